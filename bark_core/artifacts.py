@@ -1,0 +1,320 @@
+"""Typed stage outputs: tokens or samples plus where they came from.
+
+Each stage returns one of these instead of a bare array so that a result can be saved, reloaded
+days later, handed to any stage that accepts its kind, and still say which model, settings, seed,
+voice and parent produced it. Front ends (ComfyUI nodes, notebook widgets) pass exactly these.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import wave
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from . import constants as C
+from .errors import ArtifactError
+from .fileio import atomic_write
+
+FORMAT_VERSION = 1
+_META_KEY = "__bark_core_meta__"
+
+
+def _utc_now() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Everything that determined an artifact, recorded so a take can be explained or redone."""
+
+    stage: str
+    model: str | None = None
+    model_checksum: str | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    seed: int | None = None
+    voice: str | None = None
+    parent: str | None = None
+    lineage: tuple[str, ...] = ()
+    created: str = field(default_factory=_utc_now)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["lineage"] = list(self.lineage)
+        return _jsonable(data)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Provenance:
+        known = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in known}
+        kwargs["lineage"] = tuple(kwargs.get("lineage") or ())
+        return cls(**kwargs)
+
+
+def _as_int_array(name: str, value: Any, ndim: int, low: int, high: int) -> np.ndarray:
+    """Check and convert token arrays so bad data fails here, not deep inside a model."""
+    arr = np.asarray(value)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise ArtifactError(f"{name} must be a numeric array, got dtype {arr.dtype}.")
+    if arr.ndim != ndim:
+        raise ArtifactError(f"{name} must have {ndim} dimension(s), got shape {arr.shape}.")
+    if np.issubdtype(arr.dtype, np.floating):
+        if not np.all(np.isfinite(arr)):
+            raise ArtifactError(f"{name} contains NaN or infinite values.")
+        if not np.all(arr == np.round(arr)):
+            raise ArtifactError(f"{name} must hold whole token ids, found fractional values.")
+    if arr.size and (arr.min() < low or arr.max() >= high):
+        raise ArtifactError(
+            f"{name} holds ids from {int(arr.min())} to {int(arr.max())}; valid ids are {low}..{high - 1}."
+        )
+    return arr.astype(np.int64)
+
+
+@dataclass(eq=False)
+class Artifact:
+    """Base of all stage outputs. ``parent`` is kept in memory only; files record its id."""
+
+    KIND: ClassVar[str] = "artifact"
+    provenance: Provenance
+    parent: Artifact | None = field(default=None, repr=False, compare=False)
+    cache_hit: bool = field(default=False, compare=False)
+
+    # subclasses name their array fields here, in save order
+    _ARRAYS: ClassVar[tuple[str, ...]] = ()
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {name: getattr(self, name) for name in self._ARRAYS}
+
+    def _extra_meta(self) -> dict[str, Any]:
+        return {}
+
+    @property
+    def id(self) -> str:
+        """Content hash: equal data and provenance (creation time aside) give an equal id."""
+        h = hashlib.sha256(self.KIND.encode())
+        for name, arr in self._arrays().items():
+            a = np.ascontiguousarray(arr)
+            h.update(f"{name}:{a.dtype.str}:{a.shape}".encode())
+            h.update(a.tobytes())
+        prov = self.provenance.to_dict()
+        prov.pop("created", None)
+        h.update(json.dumps(prov, sort_keys=True).encode())
+        h.update(json.dumps(_jsonable(self._extra_meta()), sort_keys=True).encode())
+        return h.hexdigest()[:16]
+
+    @property
+    def duration_s(self) -> float:
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        """A small summary for inspection panels and logs."""
+        return {
+            "kind": self.KIND,
+            "id": self.id,
+            "shape": {k: list(v.shape) for k, v in self._arrays().items()},
+            "duration_s": round(self.duration_s, 3),
+            "cache_hit": self.cache_hit,
+            "provenance": self.provenance.to_dict(),
+        }
+
+    def save(self, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
+        """Write a ``.npz`` that numpy reads without pickle."""
+        path = Path(path)
+        if path.suffix != ".npz":
+            path = path.with_suffix(path.suffix + ".npz") if path.suffix else path.with_suffix(".npz")
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "kind": self.KIND,
+            "id": self.id,
+            "provenance": self.provenance.to_dict(),
+            "extra": _jsonable(self._extra_meta()),
+        }
+        buf = io.BytesIO()
+        np.savez(buf, **self._arrays(), **{_META_KEY: np.array(json.dumps(meta))})
+        with atomic_write(path, overwrite=overwrite) as fh:
+            fh.write(buf.getvalue())
+        return path
+
+    def lineage_ids(self) -> tuple[str, ...]:
+        """Ids from the first artifact of the chain down to this one."""
+        return (*self.provenance.lineage, self.id)
+
+
+@dataclass(eq=False)
+class SemanticTokens(Artifact):
+    """Output of text->semantic: ids in 0..9999 at 49.9 Hz."""
+
+    KIND: ClassVar[str] = "semantic"
+    _ARRAYS: ClassVar[tuple[str, ...]] = ("tokens",)
+    tokens: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+    def __post_init__(self) -> None:
+        self.tokens = _as_int_array("semantic tokens", self.tokens, 1, 0, C.SEMANTIC_VOCAB_SIZE)
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.tokens.shape[0])
+
+    @property
+    def duration_s(self) -> float:
+        return self.n_frames / C.SEMANTIC_RATE_HZ
+
+
+@dataclass(eq=False)
+class _Codes(Artifact):
+    N_CODEBOOKS: ClassVar[int] = 0
+    _ARRAYS: ClassVar[tuple[str, ...]] = ("codes",)
+    codes: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int64))
+
+    def __post_init__(self) -> None:
+        codes = _as_int_array(f"{self.KIND} codes", self.codes, 2, 0, C.CODEBOOK_SIZE)
+        if codes.shape[0] != self.N_CODEBOOKS:
+            raise ArtifactError(
+                f"{self.KIND} codes must have {self.N_CODEBOOKS} codebooks (shape ({self.N_CODEBOOKS}, frames)), "
+                f"got shape {codes.shape}."
+            )
+        self.codes = codes
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.codes.shape[1])
+
+    @property
+    def duration_s(self) -> float:
+        return self.n_frames / C.COARSE_RATE_HZ
+
+
+@dataclass(eq=False)
+class CoarseCodes(_Codes):
+    """Output of semantic->coarse: the first 2 EnCodec codebooks at 75 Hz."""
+
+    KIND: ClassVar[str] = "coarse"
+    N_CODEBOOKS: ClassVar[int] = C.N_COARSE_CODEBOOKS
+
+
+@dataclass(eq=False)
+class FineCodes(_Codes):
+    """Output of coarse->fine: all 8 EnCodec codebooks at 75 Hz, ready to decode."""
+
+    KIND: ClassVar[str] = "fine"
+    N_CODEBOOKS: ClassVar[int] = C.N_FINE_CODEBOOKS
+
+
+@dataclass(eq=False)
+class Audio(Artifact):
+    """A mono waveform in [-1, 1]; decode output and label input."""
+
+    KIND: ClassVar[str] = "audio"
+    _ARRAYS: ClassVar[tuple[str, ...]] = ("samples",)
+    samples: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    sample_rate: int = C.SAMPLE_RATE
+
+    def __post_init__(self) -> None:
+        arr = np.asarray(self.samples)
+        if arr.ndim == 2 and 1 in arr.shape:
+            arr = arr.reshape(-1)
+        if arr.ndim != 1:
+            raise ArtifactError(f"audio samples must be mono, shape (samples,), got {arr.shape}.")
+        if not np.issubdtype(arr.dtype, np.number):
+            raise ArtifactError(f"audio samples must be numeric, got dtype {arr.dtype}.")
+        arr = arr.astype(np.float32, copy=False)
+        if not np.all(np.isfinite(arr)):
+            raise ArtifactError("audio samples contain NaN or infinite values.")
+        if int(self.sample_rate) <= 0:
+            raise ArtifactError(f"sample_rate must be positive, got {self.sample_rate}.")
+        self.samples = arr
+        self.sample_rate = int(self.sample_rate)
+
+    def _extra_meta(self) -> dict[str, Any]:
+        return {"sample_rate": self.sample_rate}
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.samples.shape[0])
+
+    @property
+    def duration_s(self) -> float:
+        return self.n_samples / self.sample_rate
+
+    def to_wav_bytes(self) -> bytes:
+        """16-bit PCM WAV, the format every player and editor opens."""
+        pcm = (np.clip(self.samples, -1.0, 1.0) * 32767.0).round().astype("<i2")
+        buf = io.BytesIO()
+        with wave.open(buf, "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(self.sample_rate)
+            w.writeframes(pcm.tobytes())
+        return buf.getvalue()
+
+    def save_wav(self, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
+        """Plain WAV without labels; public exports go through the label stage."""
+        path = Path(path)
+        with atomic_write(path, overwrite=overwrite) as fh:
+            fh.write(self.to_wav_bytes())
+        return path
+
+
+ARTIFACT_TYPES: dict[str, type[Artifact]] = {
+    cls.KIND: cls for cls in (SemanticTokens, CoarseCodes, FineCodes, Audio)
+}
+
+
+def load_artifact(path: str | os.PathLike) -> Artifact:
+    """Read any artifact saved by :meth:`Artifact.save`; the file says which kind it is."""
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f"No artifact file at {path}. Check the path.")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if _META_KEY not in data.files:
+                raise ArtifactError(
+                    f"{path} is not a bark_core artifact (no metadata). Voice files load with load_voice()."
+                )
+            meta = json.loads(str(data[_META_KEY]))
+            arrays = {k: data[k] for k in data.files if k != _META_KEY}
+    except ArtifactError:
+        raise
+    except Exception as exc:  # zip errors, truncated files, bad JSON
+        raise ArtifactError(f"{path} cannot be read as an artifact ({exc}). The file may be damaged.") from exc
+    cls = ARTIFACT_TYPES.get(meta.get("kind", ""))
+    if cls is None:
+        raise ArtifactError(f"{path} holds an unknown artifact kind {meta.get('kind')!r}.")
+    missing = [name for name in cls._ARRAYS if name not in arrays]
+    if missing:
+        raise ArtifactError(f"{path} lacks the array(s) {missing} a {cls.KIND} artifact needs.")
+    kwargs: dict[str, Any] = {name: arrays[name] for name in cls._ARRAYS}
+    kwargs.update(meta.get("extra") or {})
+    return cls(provenance=Provenance.from_dict(meta.get("provenance") or {"stage": "unknown"}), **kwargs)
+
+
+def expect_artifact(value: Any, cls: type[Artifact], stage: str) -> Artifact:
+    """Fail with a message naming both kinds when the wrong artifact reaches a stage."""
+    if isinstance(value, cls):
+        return value
+    got = getattr(value, "KIND", type(value).__name__)
+    raise ArtifactError(
+        f"The {stage} stage takes {cls.KIND} artifacts, but got {got}. "
+        f"Connect the output of the stage that produces {cls.KIND} here."
+    )

@@ -1,0 +1,100 @@
+"""Every number Bark's algorithm depends on, in one place.
+
+The values are Suno's (``bark/generation.py``); other modules import them from here so a
+token layout can never drift between the generator, the voice validator and the front ends.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Audio and token rates.
+SAMPLE_RATE = 24_000
+SEMANTIC_RATE_HZ = 49.9
+COARSE_RATE_HZ = 75
+CODEBOOK_SIZE = 1024
+N_COARSE_CODEBOOKS = 2
+N_FINE_CODEBOOKS = 8
+SEMANTIC_VOCAB_SIZE = 10_000
+CONTEXT_WINDOW_SIZE = 1024
+
+# Text -> semantic.
+TEXT_ENCODING_OFFSET = 10_048
+SEMANTIC_PAD_TOKEN = 10_000  # doubles as the end-of-speech token
+SEMANTIC_EOS_TOKEN = SEMANTIC_PAD_TOKEN
+TEXT_PAD_TOKEN = 129_595
+SEMANTIC_INFER_TOKEN = 129_599
+TEXT_WINDOW = 256
+SEMANTIC_HISTORY_WINDOW = 256
+MAX_SEMANTIC_STEPS = 768
+
+# Semantic -> coarse.
+COARSE_SEMANTIC_PAD_TOKEN = 12_048
+COARSE_INFER_TOKEN = 12_050
+COARSE_SEMANTIC_WINDOW = 256
+SEMANTIC_TO_COARSE_RATIO = COARSE_RATE_HZ / SEMANTIC_RATE_HZ * N_COARSE_CODEBOOKS
+MIN_COARSE_HISTORY = 60
+MAX_COARSE_HISTORY = 630
+SLIDING_WINDOW_LEN = 60
+COARSE_HISTORY_TRIM = 2  # Suno drops the last two history tokens "for time alignment"
+
+# Coarse -> fine.
+FINE_PAD_TOKEN = CODEBOOK_SIZE
+FINE_WINDOW = 1024
+FINE_HISTORY = 512
+FINE_STEP = 512
+
+# Vocabularies of the published checkpoints.
+TEXT_INPUT_VOCAB = 129_600
+TEXT_OUTPUT_VOCAB = 10_048
+COARSE_VOCAB = 12_096
+FINE_VOCAB = 1_056
+
+# Default sampling settings of Suno's generate_audio.
+DEFAULT_SEMANTIC_TEMP = 0.7
+DEFAULT_COARSE_TEMP = 0.7
+DEFAULT_FINE_TEMP = 0.5
+DEFAULT_MIN_EOS_P = 0.2
+
+# Voice presets: 13 languages x 10 speakers, v1 and v2, plus "announcer".
+SUPPORTED_LANGUAGES: dict[str, str] = {
+    "en": "English",
+    "de": "German",
+    "es": "Spanish",
+    "fr": "French",
+    "hi": "Hindi",
+    "it": "Italian",
+    "ja": "Japanese",
+    "ko": "Korean",
+    "pl": "Polish",
+    "pt": "Portuguese",
+    "ru": "Russian",
+    "tr": "Turkish",
+    "zh": "Chinese",
+}
+PRESET_NAMES: tuple[str, ...] = ("announcer",) + tuple(
+    f"{prefix}{lang}_speaker_{n}"
+    for prefix in ("", "v2/")
+    for lang in SUPPORTED_LANGUAGES
+    for n in range(10)
+)
+
+# Where Suno publishes weights, presets and the tokenizer.
+HUB_REPO = "suno/bark"
+HUB_REPO_SMALL = "suno/bark-small"
+TOKENIZER_REPO = "bert-base-multilingual-cased"
+SUNO_CHECKPOINT_FILES: dict[str, dict[str, str]] = {
+    "large": {"text": "text_2.pt", "coarse": "coarse_2.pt", "fine": "fine_2.pt"},
+    "small": {"text": "text.pt", "coarse": "coarse.pt", "fine": "fine.pt"},
+}
+ENCODEC_BANDWIDTH = 6.0
+ENCODEC_CHECKPOINT_URL = "https://dl.fbaipublicfiles.com/encodec/v0/encodec_24khz-d7cc33bc.th"
+ENCODEC_CHECKPOINT_NAME = "encodec_24khz-d7cc33bc.th"
+
+STAGES = ("semantic", "coarse", "fine", "decode", "label")
+
+
+def default_cache_dir() -> str:
+    """Our own cache root (stage cache, tiny model sets); hub files stay in the hub cache."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "bark_core")

@@ -1,0 +1,277 @@
+"""Bark's three transformers, nanoGPT style: a config dataclass and a few small modules.
+
+Parameter names match Suno's checkpoints (``transformer.h.0.attn.c_attn.weight`` ...), so a
+state dict loads without renaming. The causal GPT serves text->semantic and semantic->coarse;
+the fine GPT is non-causal and predicts one codebook at a time from the sum of the embeddings
+of the codebooks below it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, replace
+
+import torch
+import torch.nn as nn
+from torch.nn import functional as F
+
+from . import constants as C
+
+
+@dataclass(frozen=True)
+class GPTConfig:
+    """Shape of one Bark transformer; ``bias`` is False in every published checkpoint."""
+
+    block_size: int = C.CONTEXT_WINDOW_SIZE
+    input_vocab_size: int = C.TEXT_INPUT_VOCAB
+    output_vocab_size: int = C.TEXT_OUTPUT_VOCAB
+    n_layer: int = 24
+    n_head: int = 16
+    n_embd: int = 1024
+    dropout: float = 0.0
+    bias: bool = False
+    # fine model only
+    n_codes_total: int = C.N_FINE_CODEBOOKS
+    n_codes_given: int = 1
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+SIZES: dict[str, dict[str, int]] = {
+    "large": {"n_layer": 24, "n_head": 16, "n_embd": 1024},
+    "small": {"n_layer": 12, "n_head": 12, "n_embd": 768},
+}
+VOCABS: dict[str, tuple[int, int]] = {
+    "text": (C.TEXT_INPUT_VOCAB, C.TEXT_OUTPUT_VOCAB),
+    "coarse": (C.COARSE_VOCAB, C.COARSE_VOCAB),
+    "fine": (C.FINE_VOCAB, C.FINE_VOCAB),
+}
+
+
+def preset_config(stage: str, size: str = "large", **overrides) -> GPTConfig:
+    """Config of a published model: ``stage`` in text/coarse/fine, ``size`` large/small."""
+    if stage not in VOCABS:
+        raise ValueError(f"Unknown model stage {stage!r}; use one of {sorted(VOCABS)}.")
+    if size not in SIZES:
+        raise ValueError(f"Unknown model size {size!r}; use 'large' or 'small'.")
+    vin, vout = VOCABS[stage]
+    cfg = GPTConfig(input_vocab_size=vin, output_vocab_size=vout, **SIZES[size])
+    return replace(cfg, **overrides)
+
+
+class LayerNorm(nn.Module):
+    """LayerNorm whose bias can be absent, as in Bark's causal models."""
+
+    def __init__(self, ndim: int, bias: bool):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(ndim))
+        self.bias = nn.Parameter(torch.zeros(ndim)) if bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.layer_norm(x, self.weight.shape, self.weight, self.bias, 1e-5)
+
+
+class KVCache:
+    """Preallocated keys and values for every layer, filled left to right.
+
+    Preallocation keeps memory flat during a generation (no ``torch.cat`` per step) and gives the
+    decode step fixed shapes, which is what a compiled or graph-captured step needs later.
+    """
+
+    def __init__(self, n_layer: int, batch: int, n_head: int, max_len: int, head_dim: int,
+                 device: torch.device | str, dtype: torch.dtype):
+        shape = (batch, n_head, max_len, head_dim)
+        self.k = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(n_layer)]
+        self.v = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(n_layer)]
+        self.length = 0
+        self.max_len = max_len
+
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        start, end = self.length, self.length + k.shape[2]
+        if end > self.max_len:
+            raise RuntimeError(f"KV cache overflow: {end} positions > {self.max_len}.")
+        self.k[layer][:, :, start:end] = k
+        self.v[layer][:, :, start:end] = v
+        return self.k[layer][:, :, :end], self.v[layer][:, :, :end]
+
+    def reset(self) -> None:
+        self.length = 0
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, config: GPTConfig, causal: bool):
+        super().__init__()
+        assert config.n_embd % config.n_head == 0
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.n_head = config.n_head
+        self.n_embd = config.n_embd
+        self.causal = causal
+
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+        B, T, Cn = x.shape
+        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
+        hd = Cn // self.n_head
+        q = q.view(B, T, self.n_head, hd).transpose(1, 2)
+        k = k.view(B, T, self.n_head, hd).transpose(1, 2)
+        v = v.view(B, T, self.n_head, hd).transpose(1, 2)
+        past = 0
+        if cache is not None:
+            past = cache.length
+            k, v = cache.update(layer, k, v)
+        if not self.causal:
+            y = F.scaled_dot_product_attention(q, k, v)
+        elif past == 0:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        elif T == 1:
+            y = F.scaled_dot_product_attention(q, k, v)
+        else:  # several new tokens after a cached prefix: causal mask shifted by the prefix
+            full = past + T
+            mask = torch.ones(T, full, dtype=torch.bool, device=x.device).tril(diagonal=past)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        y = y.transpose(1, 2).contiguous().view(B, T, Cn)
+        return self.c_proj(y)
+
+
+class MLP(nn.Module):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        self.gelu = nn.GELU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.c_proj(self.gelu(self.c_fc(x)))
+
+
+class Block(nn.Module):
+    def __init__(self, config: GPTConfig, causal: bool = True):
+        super().__init__()
+        # Suno's fine model uses torch LayerNorms, which always carry a bias
+        ln_bias = config.bias if causal else True
+        self.ln_1 = LayerNorm(config.n_embd, ln_bias)
+        self.attn = SelfAttention(config, causal)
+        self.ln_2 = LayerNorm(config.n_embd, ln_bias)
+        self.mlp = MLP(config)
+
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), cache, layer)
+        return x + self.mlp(self.ln_2(x))
+
+
+class GPT(nn.Module):
+    """Causal model for text->semantic and semantic->coarse."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.config = config
+        self.transformer = nn.ModuleDict(dict(
+            wte=nn.Embedding(config.input_vocab_size, config.n_embd),
+            wpe=nn.Embedding(config.block_size, config.n_embd),
+            h=nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
+            ln_f=LayerNorm(config.n_embd, config.bias),
+        ))
+        self.lm_head = nn.Linear(config.n_embd, config.output_vocab_size, bias=False)
+
+    def new_cache(self, batch: int = 1, max_len: int | None = None) -> KVCache:
+        p = self.lm_head.weight
+        cfg = self.config
+        return KVCache(cfg.n_layer, batch, cfg.n_head, max_len or cfg.block_size,
+                       cfg.n_embd // cfg.n_head, p.device, p.dtype)
+
+    def embed(self, idx: torch.Tensor, merge_context: bool) -> torch.Tensor:
+        """Token embeddings; ``merge_context`` sums text and semantic history position-wise.
+
+        That is how the semantic model sees 256 text tokens and 256 history tokens in 256 positions.
+        """
+        wte = self.transformer.wte
+        if not merge_context:
+            return wte(idx)
+        w = C.TEXT_WINDOW
+        if idx.shape[1] < 2 * w + 1:
+            raise ValueError(f"merge_context needs at least {2 * w + 1} tokens, got {idx.shape[1]}.")
+        return torch.cat([wte(idx[:, :w]) + wte(idx[:, w:2 * w]), wte(idx[:, 2 * w:])], dim=1)
+
+    def forward(self, idx: torch.Tensor, cache: KVCache | None = None, merge_context: bool = False,
+                all_logits: bool = False) -> torch.Tensor:
+        """Logits for the last position (or all, with ``all_logits``); appends to ``cache`` if given."""
+        past = cache.length if cache is not None else 0
+        tok = self.embed(idx, merge_context and past == 0)
+        t = tok.shape[1]
+        if past + t > self.config.block_size:
+            raise ValueError(f"Sequence of {past + t} positions exceeds block size {self.config.block_size}.")
+        pos = torch.arange(past, past + t, device=idx.device)
+        x = tok + self.transformer.wpe(pos)[None]
+        for i, block in enumerate(self.transformer.h):
+            x = block(x, cache, i)
+        if cache is not None:
+            cache.length += t
+        x = self.transformer.ln_f(x)
+        return self.lm_head(x if all_logits else x[:, -1:, :])
+
+
+class FineGPT(nn.Module):
+    """Non-causal model that fills codebooks 2..7 given the ones below."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.config = config
+        n_total, n_given = config.n_codes_total, config.n_codes_given
+        self.transformer = nn.ModuleDict(dict(
+            wtes=nn.ModuleList([nn.Embedding(config.input_vocab_size, config.n_embd) for _ in range(n_total)]),
+            wpe=nn.Embedding(config.block_size, config.n_embd),
+            h=nn.ModuleList([Block(config, causal=False) for _ in range(config.n_layer)]),
+            ln_f=LayerNorm(config.n_embd, True),
+        ))
+        self.lm_heads = nn.ModuleList(
+            [nn.Linear(config.n_embd, config.output_vocab_size, bias=False) for _ in range(n_given, n_total)]
+        )
+        self.tie_weights()
+
+    def tie_weights(self) -> None:
+        """Embedding of codebook i+1 is the head that predicts it (as trained)."""
+        for i in range(self.config.n_codes_total - self.config.n_codes_given):
+            self.transformer.wtes[i + 1].weight = self.lm_heads[i].weight
+
+    def forward(self, pred_idx: int, idx: torch.Tensor) -> torch.Tensor:
+        """Logits for codebook ``pred_idx`` at every position of ``idx`` (batch, frames, 8)."""
+        b, t, n = idx.shape
+        if not 0 < pred_idx < self.config.n_codes_total:
+            raise ValueError(f"pred_idx must be in 1..{self.config.n_codes_total - 1}, got {pred_idx}.")
+        if t > self.config.block_size or n != self.config.n_codes_total:
+            raise ValueError(f"Fine model input must be (batch, <= {self.config.block_size}, "
+                             f"{self.config.n_codes_total}), got {tuple(idx.shape)}.")
+        x = self.transformer.wtes[0](idx[:, :, 0])
+        for i in range(1, pred_idx + 1):
+            x = x + self.transformer.wtes[i](idx[:, :, i])
+        x = x + self.transformer.wpe(torch.arange(t, device=idx.device))[None]
+        for block in self.transformer.h:
+            x = block(x)
+        x = self.transformer.ln_f(x)
+        return self.lm_heads[pred_idx - self.config.n_codes_given](x)
+
+
+def build_model(stage: str, config: GPTConfig) -> nn.Module:
+    return FineGPT(config) if stage == "fine" else GPT(config)
+
+
+def n_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def init_random_(model: nn.Module, generator: torch.Generator, std: float = 0.02) -> nn.Module:
+    """GPT-2 style random init; used for untrained model sets and tests."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("bias"):
+                p.zero_()
+            elif name.split(".")[-2].startswith("ln"):
+                p.fill_(1.0)
+            else:
+                p.copy_(torch.randn(p.shape, generator=generator) * std)
+        for block in getattr(model.transformer, "h", []):
+            scale = std / math.sqrt(2 * len(model.transformer.h))
+            block.attn.c_proj.weight.mul_(scale / std)
+            block.mlp.c_proj.weight.mul_(scale / std)
+    return model
