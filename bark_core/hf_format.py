@@ -1,0 +1,512 @@
+"""Read the transformers-format Bark checkpoints (``suno/bark``, ``suno/bark-small``) into our models.
+
+The Hub repos hold one ``BarkModel`` (``config.json`` plus ``model.safetensors`` and/or
+``pytorch_model.bin``, possibly sharded behind an index json). Its sub-models carry the same weights
+as Suno's ``text_2.pt``/``coarse_2.pt``/``fine_2.pt`` under transformers' names; this module picks one
+stage out of it, renames the tensors back to Suno's names and derives our :class:`GPTConfig` from the
+stage's sub-config, so ``build_model(stage, cfg).load_state_dict(sd)`` just works.
+
+Name map (transformers -> ours), checked against ``transformers/models/bark/modeling_bark.py``::
+
+    input_embeds_layer          transformer.wte           (causal models)
+    input_embeds_layers.{k}     transformer.wtes.{k}      (fine model)
+    position_embeds_layer       transformer.wpe
+    layers.{i}.layernorm_1/2    transformer.h.{i}.ln_1/2
+    layers.{i}.attn.att_proj    transformer.h.{i}.attn.c_attn
+    layers.{i}.attn.out_proj    transformer.h.{i}.attn.c_proj
+    layers.{i}.mlp.in_proj      transformer.h.{i}.mlp.c_fc
+    layers.{i}.mlp.out_proj     transformer.h.{i}.mlp.c_proj
+    layernorm_final             transformer.ln_f
+    lm_head / lm_heads.{k}      unchanged
+    layers.{i}.attn.bias        dropped: the causal mask buffer, not a weight
+
+Safety: ``.bin`` files are read only with ``torch.load(weights_only=True)``, which refuses pickled code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import fields
+from pathlib import Path
+
+import torch
+
+from .errors import CheckpointError
+from .model import GPTConfig, build_model
+
+CONFIG_NAME = "config.json"
+SAFE_WEIGHTS = "model.safetensors"
+SAFE_INDEX = "model.safetensors.index.json"
+BIN_WEIGHTS = "pytorch_model.bin"
+BIN_INDEX = "pytorch_model.bin.index.json"
+
+#: stage -> (key prefix inside a full BarkModel, sub-config key in config.json, model_type of a lone sub-model)
+STAGE_LAYOUT: dict[str, tuple[str, str, str]] = {
+    "text": ("semantic", "semantic_config", "semantic"),
+    "coarse": ("coarse_acoustics", "coarse_acoustics_config", "coarse_acoustics"),
+    "fine": ("fine_acoustics", "fine_acoustics_config", "fine_acoustics"),
+}
+_STAGE_ALIASES = {"semantic": "text", "coarse_acoustics": "coarse", "fine_acoustics": "fine"}
+
+# Defaults of transformers' BarkSubModelConfig, used when config.json leaves a field out (as
+# transformers itself would); aliases are its ``attribute_map``.
+_SUB_DEFAULTS: dict[str, tuple[tuple[str, ...], object]] = {
+    "block_size": (("block_size", "window_size"), 1024),
+    "input_vocab_size": (("input_vocab_size", "vocab_size"), 10_048),
+    "output_vocab_size": (("output_vocab_size",), 10_048),
+    "n_layer": (("num_layers", "num_hidden_layers"), 12),
+    "n_head": (("num_heads", "num_attention_heads"), 12),
+    "n_embd": (("hidden_size",), 768),
+    "dropout": (("dropout",), 0.0),
+    "bias": (("bias",), True),
+    "n_codes_total": (("n_codes_total",), 8),
+    "n_codes_given": (("n_codes_given",), 1),
+}
+
+_TOP_RENAMES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"^input_embeds_layer\.(weight)$"), r"transformer.wte.\1"),
+    (re.compile(r"^input_embeds_layers\.(\d+)\.(weight)$"), r"transformer.wtes.\1.\2"),
+    (re.compile(r"^position_embeds_layer\.(weight)$"), r"transformer.wpe.\1"),
+    (re.compile(r"^layernorm_final\.(weight|bias)$"), r"transformer.ln_f.\1"),
+    (re.compile(r"^lm_head\.(weight|bias)$"), r"lm_head.\1"),
+    (re.compile(r"^lm_heads\.(\d+)\.(weight|bias)$"), r"lm_heads.\1.\2"),
+)
+_LAYER_RE = re.compile(r"^layers\.(\d+)\.(.+)$")
+_LAYER_RENAMES = {
+    "layernorm_1": "ln_1",
+    "layernorm_2": "ln_2",
+    "attn.att_proj": "attn.c_attn",
+    "attn.out_proj": "attn.c_proj",
+    "mlp.in_proj": "mlp.c_fc",
+    "mlp.out_proj": "mlp.c_proj",
+}
+_DROPPED_LAYER_KEYS = {"attn.bias", "attn.masked_bias"}  # causal-mask buffers of the attention
+_ORIG_MOD = "_orig_mod."  # torch.compile wrapper prefix, present in some of Suno's own saves
+
+_HOW_TO_FIX = (
+    "To use a local copy, download the repository's config.json and model.safetensors (or "
+    "pytorch_model.bin) into a folder and pass that folder's path instead of the repo id."
+)
+
+
+# --------------------------------------------------------------------------------------------------
+# Finding the files
+# --------------------------------------------------------------------------------------------------
+
+
+def _safetensors_available() -> bool:
+    try:
+        import safetensors.torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _weight_candidates() -> tuple[str, ...]:
+    """Weight file names in order of preference; safetensors first (no pickle, partial reads)."""
+    bins = (BIN_WEIGHTS, BIN_INDEX)
+    return (SAFE_WEIGHTS, SAFE_INDEX) + bins if _safetensors_available() else bins
+
+
+def _looks_local(repo_or_dir: str | os.PathLike) -> bool:
+    """Whether the argument names a folder rather than a Hub repo id like ``suno/bark``."""
+    if isinstance(repo_or_dir, os.PathLike):
+        return True
+    s = str(repo_or_dir)
+    if Path(s).expanduser().exists():
+        return True
+    return s.startswith((".", "~", "/")) or os.path.isabs(s) or "\\" in s or s.count("/") > 1
+
+
+def _offline_from_env() -> bool:
+    """HF_HUB_OFFLINE read now, not at import time as ``huggingface_hub.constants`` does."""
+    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        if os.environ.get(var, "").strip().upper() in {"1", "ON", "YES", "TRUE"}:
+            return True
+    try:
+        from huggingface_hub import constants
+    except ImportError:  # pragma: no cover - huggingface_hub is a dependency
+        return False
+    return bool(getattr(constants, "HF_HUB_OFFLINE", False))
+
+
+def _read_index(index: Path, where: str) -> list[str]:
+    """Shard file names of a sharded checkpoint, in first-use order."""
+    try:
+        weight_map = json.loads(index.read_text())["weight_map"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"Cannot read the shard index {index.name} of {where}: {e}. "
+                              f"Delete it (and re-download) or point at another copy.") from e
+    return list(dict.fromkeys(weight_map.values()))
+
+
+def _resolve_local(folder: Path) -> tuple[Path, list[Path]]:
+    where = f"folder {str(folder)!r}"
+    if not folder.is_dir():
+        raise CheckpointError(
+            f"Bark checkpoint folder {str(folder)!r} not found (looking for {CONFIG_NAME} and {SAFE_WEIGHTS} or "
+            f"{BIN_WEIGHTS} in it). Pass the path of a folder holding a transformers Bark checkpoint "
+            f"(a download of suno/bark or suno/bark-small), or a Hub repo id such as 'suno/bark'."
+        )
+    config = folder / CONFIG_NAME
+    if not config.is_file():
+        raise CheckpointError(f"{CONFIG_NAME} is missing from the Bark checkpoint {where}. Copy the repository's "
+                              f"{CONFIG_NAME} next to its weights, or pass the folder that has both.")
+    for name in _weight_candidates():
+        path = folder / name
+        if not path.is_file():
+            continue
+        if not name.endswith(".index.json"):
+            return config, [path]
+        shards = [folder / s for s in _read_index(path, where)]
+        missing = [s.name for s in shards if not s.is_file()]
+        if missing:
+            raise CheckpointError(f"Shard {missing[0]} listed in {name} is missing from the Bark checkpoint {where} "
+                                  f"({len(missing)} of {len(shards)} shards missing). Download all shards into it.")
+        return config, shards
+    extra = "" if _safetensors_available() else f" ({SAFE_WEIGHTS} needs `pip install safetensors`)"
+    raise CheckpointError(f"No weights in the Bark checkpoint {where}: expected {SAFE_WEIGHTS}, {SAFE_INDEX}, "
+                          f"{BIN_WEIGHTS} or {BIN_INDEX}{extra}. Put the repository's weight file(s) next to "
+                          f"{CONFIG_NAME}.")
+
+
+def _hub_errors() -> tuple[type[BaseException], ...]:
+    """(local-not-found, entry-not-found, repo-or-revision-not-found, bad-repo-id) across hub versions."""
+    try:
+        from huggingface_hub import errors as E
+    except ImportError:  # older huggingface_hub
+        from huggingface_hub import utils as E
+    return (E.LocalEntryNotFoundError, E.EntryNotFoundError,
+            (E.RepositoryNotFoundError, E.RevisionNotFoundError), E.HFValidationError)
+
+
+def _resolve_hub(repo: str, revision: str | None, cache_dir: str | os.PathLike | None,
+                 local_files_only: bool) -> tuple[Path, list[Path]]:
+    from huggingface_hub import hf_hub_download
+
+    local_missing, entry_missing, repo_missing, bad_id = _hub_errors()
+    rev = f" at revision {revision!r}" if revision else ""
+    where = f"Hugging Face Hub repo {repo!r}{rev}"
+    offline_note = " (offline: HF_HUB_OFFLINE or local_files_only is set, and it is not in the hub cache)"
+    state = {"local_only": local_files_only}
+    failures: list[str] = []
+
+    def fetch(name: str) -> Path | None:
+        """Path of ``name`` or None when the repo (or the cache, offline) does not have it."""
+        try:
+            return Path(hf_hub_download(repo, name, revision=revision, cache_dir=cache_dir,
+                                        local_files_only=state["local_only"]))
+        except bad_id as e:
+            raise CheckpointError(f"{repo!r} is neither an existing folder nor a valid Hub repo id ({e}). "
+                                  f"Pass a folder path or a repo id such as 'suno/bark'.") from e
+        except local_missing as e:
+            why = offline_note if state["local_only"] else " (the Hub is unreachable and it is not in the cache)"
+            failures.append(f"{name}{why}: {str(e).rstrip('.')}")
+            state["local_only"] = True  # one network timeout is enough; later files come from the cache only
+            return None
+        except entry_missing:
+            failures.append(f"{name}: not in the repo")
+            return None
+        except repo_missing as e:
+            raise CheckpointError(f"Cannot get {name} from {where}: no such repo or revision (or it is private "
+                                  f"or gated: log in with `hf auth login`). {_HOW_TO_FIX}") from e
+        except (OSError, ValueError) as e:  # network and HTTP errors; later files come from the cache only
+            failures.append(f"{name}: {type(e).__name__}: {str(e).rstrip('.')}")
+            state["local_only"] = True
+            return None
+
+    config = fetch(CONFIG_NAME)
+    if config is None:
+        raise CheckpointError(f"Cannot get {CONFIG_NAME} of the Bark checkpoint from {where}: {failures[-1]}. "
+                              f"{_HOW_TO_FIX}")
+    for name in _weight_candidates():
+        path = fetch(name)
+        if path is None:
+            continue
+        if not name.endswith(".index.json"):
+            return config, [path]
+        shards = []
+        for shard in _read_index(path, where):
+            got = fetch(shard)
+            if got is None:
+                raise CheckpointError(f"Cannot get shard {shard} (listed in {name}) from {where}: {failures[-1]}. "
+                                      f"{_HOW_TO_FIX}")
+            shards.append(got)
+        return config, shards
+    raise CheckpointError(f"Cannot get the weights ({SAFE_WEIGHTS} or {BIN_WEIGHTS}) of the Bark checkpoint from "
+                          f"{where}: " + "; ".join(failures) + f". {_HOW_TO_FIX}")
+
+
+def resolve_hf_files(repo_or_dir: str | os.PathLike, *, revision: str | None = None,
+                     cache_dir: str | os.PathLike | None = None,
+                     local_files_only: bool | None = None) -> tuple[Path, list[Path]]:
+    """Local paths of ``config.json`` and the weight files of a transformers Bark checkpoint.
+
+    ``repo_or_dir`` is a folder (used as is, nothing is downloaded) or a Hub repo id fetched through
+    the hub cache (``cache_dir``, ``revision``). ``local_files_only=None`` follows ``HF_HUB_OFFLINE``.
+    Safetensors is preferred over ``pytorch_model.bin`` because it needs no unpickling and can be
+    read one tensor at a time; sharded checkpoints return every shard. Anything missing or
+    unreachable raises :class:`CheckpointError` naming the file, where it was looked for and how
+    to point at a local copy instead.
+    """
+    if _looks_local(repo_or_dir):
+        return _resolve_local(Path(repo_or_dir).expanduser())
+    if local_files_only is None:
+        local_files_only = _offline_from_env()
+    return _resolve_hub(str(repo_or_dir), revision, cache_dir, local_files_only)
+
+
+# --------------------------------------------------------------------------------------------------
+# Config and tensors
+# --------------------------------------------------------------------------------------------------
+
+
+def _canonical_stage(stage: str) -> str:
+    stage = _STAGE_ALIASES.get(stage, stage)
+    if stage not in STAGE_LAYOUT:
+        raise ValueError(f"Unknown model stage {stage!r}; use one of {sorted(STAGE_LAYOUT)}.")
+    return stage
+
+
+def _read_config(path: Path) -> dict:
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"Cannot read {path.name} at {path}: {e}. "
+                              f"Re-download it or point at another copy.") from e
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{path.name} at {path} is not a JSON object; is it a transformers Bark config?")
+    return config
+
+
+def _stage_sub_config(config: dict, stage: str, path: Path) -> tuple[dict, tuple[str, ...]]:
+    """The stage's sub-config and the key prefixes its tensors may carry.
+
+    A full ``BarkModel`` nests the sub-config and prefixes keys (``semantic.``); a lone sub-model saved
+    with ``save_pretrained`` (e.g. ``BarkCoarseModel``) is its own config and its keys are bare.
+    """
+    prefix, sub_key, model_type = STAGE_LAYOUT[stage]
+    sub = config.get(sub_key)
+    if isinstance(sub, dict):
+        return sub, (prefix + ".",)
+    if config.get("model_type") == model_type:
+        return config, ("", prefix + ".")
+    kind = config.get("model_type", "unknown")
+    raise CheckpointError(f"{path.name} at {path} has no {sub_key!r} (model_type {kind!r}): not a transformers "
+                          f"Bark checkpoint with a {stage} model. Point at a copy of suno/bark or suno/bark-small.")
+
+
+def gpt_config_from_hf(sub_config: dict) -> GPTConfig:
+    """Our :class:`GPTConfig` from one transformers Bark sub-config (``semantic_config`` etc.).
+
+    Missing fields take transformers' own defaults, so a config transformers accepts gives the
+    model transformers would build.
+    """
+    values = {}
+    for name, (keys, default) in _SUB_DEFAULTS.items():
+        values[name] = next((sub_config[k] for k in keys if k in sub_config), default)
+    known = {f.name for f in fields(GPTConfig)}
+    return GPTConfig(**{k: v for k, v in values.items() if k in known})
+
+
+def _strip(key: str) -> str:
+    while key.startswith(_ORIG_MOD):
+        key = key[len(_ORIG_MOD):]
+    return key
+
+
+def _wanted(key: str, prefixes: tuple[str, ...], others: tuple[str, ...]) -> str | None:
+    """Key relative to the stage, or None if it belongs to another sub-model."""
+    key = _strip(key)
+    for p in sorted(prefixes, key=len, reverse=True):
+        if key.startswith(p):
+            rest = key[len(p):]
+            if p == "" and rest.startswith(others):
+                return None
+            return rest
+    return None
+
+
+def _load_safetensors(path: Path, select) -> dict[str, torch.Tensor]:
+    try:
+        from safetensors import safe_open
+    except ImportError as e:
+        raise CheckpointError(f"{path.name} is a safetensors file but the safetensors package is missing: "
+                              f"`pip install safetensors`, or point at a copy with {BIN_WEIGHTS}.") from e
+    out = {}
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            for key in f.keys():
+                name = select(key)
+                if name is not None:
+                    out[name] = f.get_tensor(key)
+    except Exception as e:  # safetensors raises its own error types for corrupt files
+        raise CheckpointError(f"Cannot read {path.name} at {path}: {type(e).__name__}: {e}. "
+                              f"Re-download it or point at another copy.") from e
+    return out
+
+
+def _load_bin(path: Path, select) -> dict[str, torch.Tensor]:
+    try:
+        try:  # mmap: only the requested stage's tensors are paged in
+            sd = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as e:
+            if "mmap" not in str(e):
+                raise
+            sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # pickle.UnpicklingError for anything but plain tensors, zip errors, OSError
+        raise CheckpointError(f"Cannot safely read {path.name} at {path}: {type(e).__name__}: {e}. Only plain "
+                              f"tensor state dicts are loaded (weights_only); re-download it or use "
+                              f"{SAFE_WEIGHTS}.") from e
+    if isinstance(sd, dict) and isinstance(sd.get("state_dict"), dict):
+        sd = sd["state_dict"]
+    if not isinstance(sd, dict):
+        raise CheckpointError(f"{path.name} at {path} does not hold a state dict (got {type(sd).__name__}).")
+    out = {}
+    for key, value in sd.items():
+        name = select(key)
+        if name is not None and isinstance(value, torch.Tensor):
+            out[name] = value
+    return out
+
+
+def _files_for_stage(files: list[Path], select) -> list[Path]:
+    """Shards that hold the stage's tensors, from the index next to them (all files otherwise)."""
+    if len(files) < 2:
+        return files
+    folder = files[0].parent
+    for index_name in (SAFE_INDEX, BIN_INDEX):
+        index = folder / index_name
+        if index.is_file():
+            try:
+                weight_map = json.loads(index.read_text())["weight_map"]
+            except (OSError, ValueError, KeyError, TypeError):
+                return files
+            needed = {v for k, v in weight_map.items() if select(k) is not None}
+            chosen = [f for f in files if f.name in needed]
+            if chosen:
+                return chosen
+    return files
+
+
+def convert_hf_state_dict(hf_sd: dict[str, torch.Tensor], stage: str, config: GPTConfig, *,
+                          tied: bool = True, source: str = "the checkpoint") -> dict[str, torch.Tensor]:
+    """Rename one transformers Bark sub-model's tensors (keys without the ``semantic.`` prefix) to ours.
+
+    Drops the causal-mask buffers, restores the fine model's tied head/embedding pairs that
+    transformers saves only once, and checks every key and shape against our model so a mismatch
+    fails here with a message instead of inside ``load_state_dict``.
+    """
+    stage = _canonical_stage(stage)
+    out: dict[str, torch.Tensor] = {}
+    unknown: list[str] = []
+    for key, tensor in hf_sd.items():
+        key = _strip(key)
+        m = _LAYER_RE.match(key)
+        if m:
+            layer, rest = m.groups()
+            if rest in _DROPPED_LAYER_KEYS:
+                continue
+            module, _, param = rest.rpartition(".")
+            if module in _LAYER_RENAMES and param in ("weight", "bias"):
+                out[f"transformer.h.{layer}.{_LAYER_RENAMES[module]}.{param}"] = tensor
+            else:
+                unknown.append(key)
+            continue
+        for pattern, repl in _TOP_RENAMES:
+            if pattern.match(key):
+                out[pattern.sub(repl, key)] = tensor
+                break
+        else:
+            unknown.append(key)
+    if unknown:
+        raise CheckpointError(f"Unexpected tensors for the {stage} model in {source}: {unknown[:5]}"
+                              f"{' ...' if len(unknown) > 5 else ''}. Is it a transformers Bark checkpoint?")
+
+    if stage == "fine":
+        _tie_fine(out, config, tied, source)
+
+    with torch.device("meta"):
+        expected = {k: v.shape for k, v in build_model(stage, config).state_dict().items()}
+    missing = sorted(set(expected) - set(out))
+    extra = sorted(set(out) - set(expected))
+    bad = [f"{k} {tuple(out[k].shape)} != {tuple(s)}" for k, s in expected.items() if k in out and out[k].shape != s]
+    if missing or extra or bad:
+        parts = [f"missing {missing[:5]}" if missing else "", f"unexpected {extra[:5]}" if extra else "",
+                 f"wrong shapes {bad[:3]}" if bad else ""]
+        raise CheckpointError(f"The {stage} model in {source} does not fit its config.json: "
+                              + "; ".join(p for p in parts if p) + ". The config and weights may be from "
+                              "different checkpoints; re-download both.")
+    return out
+
+
+def _tie_fine(sd: dict[str, torch.Tensor], config: GPTConfig, tied: bool, source: str) -> None:
+    """Fill in whichever half of each (``wtes[i+1]``, ``lm_heads[i]``) pair the file left out.
+
+    transformers 5 saves only the embedding (``input_embeds_layers.{i+1}``); transformers 4 and Suno
+    saved both. When both are there transformers keeps the embedding, and so do we.
+    """
+    for i in range(config.n_codes_total - config.n_codes_given):
+        emb, head = f"transformer.wtes.{i + 1}.weight", f"lm_heads.{i}.weight"
+        if emb in sd and head in sd:
+            if sd[emb] is not sd[head] and not tied and not torch.equal(sd[emb], sd[head]):
+                raise CheckpointError(f"The fine model in {source} has untied lm_heads.{i} and "
+                                      f"input_embeds_layers.{i + 1} (tie_word_embeddings is false); our fine "
+                                      f"model ties them as Suno trained it and cannot load this checkpoint.")
+            sd[head] = sd[emb]
+        elif emb in sd:
+            sd[head] = sd[emb]
+        elif head in sd:
+            sd[emb] = sd[head]
+
+
+def state_dict_checksum(sd: dict[str, torch.Tensor]) -> str:
+    """sha256 over names, dtypes, shapes and bytes, in key order.
+
+    It identifies the weights themselves, so the same stage gives the same checksum whether it came
+    from safetensors or a ``.bin``, sharded or not, and it costs one pass over the stage only.
+    """
+    h = hashlib.sha256()
+    for key in sorted(sd):
+        t = sd[key].detach().to("cpu").contiguous()
+        h.update(f"{key}|{str(t.dtype).removeprefix('torch.')}|{tuple(t.shape)}\n".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy())
+    return h.hexdigest()
+
+
+def load_hf_stage(repo_or_dir: str | os.PathLike, stage: str, *, revision: str | None = None,
+                  cache_dir: str | os.PathLike | None = None,
+                  local_files_only: bool | None = None) -> tuple[GPTConfig, dict[str, torch.Tensor], str]:
+    """Config, renamed state dict and checksum of one stage (text/coarse/fine) of a transformers Bark checkpoint.
+
+    Only the requested stage's tensors are read (safetensors reads per tensor, ``.bin`` is memory
+    mapped, shards without the stage are skipped), so loading the text model does not page in the
+    codec or the other GPTs. Tensors keep their stored dtype; ``load_state_dict`` casts them.
+    The checksum is :func:`state_dict_checksum` of the returned dict.
+    """
+    stage = _canonical_stage(stage)
+    config_path, files = resolve_hf_files(repo_or_dir, revision=revision, cache_dir=cache_dir,
+                                          local_files_only=local_files_only)
+    config = _read_config(config_path)
+    sub, prefixes = _stage_sub_config(config, stage, config_path)
+    cfg = gpt_config_from_hf(sub)
+    others = tuple(p + "." for s, (p, _, _) in STAGE_LAYOUT.items() if s != stage) + ("codec_model.",)
+
+    def select(key: str) -> str | None:
+        return _wanted(key, prefixes, others)
+
+    raw: dict[str, torch.Tensor] = {}
+    for path in _files_for_stage(files, select):
+        loader = _load_safetensors if path.name.endswith(".safetensors") else _load_bin
+        raw.update(loader(path, select))
+    source = f"{', '.join(p.name for p in files)} ({config_path.parent})"
+    if not raw:
+        raise CheckpointError(f"No {stage} model tensors (prefix {prefixes[-1]!r}) in {source}. "
+                              f"Point at a complete copy of suno/bark or suno/bark-small.")
+    tied = bool(sub.get("tie_word_embeddings", True))
+    sd = convert_hf_state_dict(raw, stage, cfg, tied=tied, source=source)
+    return cfg, sd, state_dict_checksum(sd)
+
