@@ -1,0 +1,211 @@
+"""Finding and safely loading Bark weights: Suno's original ``.pt`` files and the hub's folders.
+
+Suno's pickles hold numpy scalars (``best_val_loss``), which ``torch.load(weights_only=True)``
+refuses since torch 2.6 (suno-ai/bark#626). Instead of falling back to full unpickling, which
+would execute whatever code a file carries, we allow exactly the globals those files use.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import io
+import logging
+import os
+import pickle
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import constants as C
+from .errors import CheckpointError
+from .fileio import atomic_write
+from .model import GPTConfig, build_model
+
+log = logging.getLogger(__name__)
+
+_np_scalar = np.dtype("f8").type(0).__reduce__()[0]  # numpy's scalar reconstructor, wherever numpy keeps it
+# Exactly what Suno's checkpoints reference, under the names numpy 1.x and 2.x pickle them with.
+SAFE_GLOBALS: list[Any] = [
+    (_np_scalar, "numpy.core.multiarray.scalar"),
+    (_np_scalar, "numpy._core.multiarray.scalar"),
+    np.dtype,
+    (codecs.encode, "_codecs.encode"),
+]
+for _dt in ("Float64DType", "Float32DType", "Int64DType"):
+    if hasattr(np, "dtypes") and hasattr(np.dtypes, _dt):
+        SAFE_GLOBALS.append(getattr(np.dtypes, _dt))
+
+STAGE_KEYS = ("text", "coarse", "fine")
+
+
+@dataclass
+class LoadedModel:
+    """A model plus what provenance needs to say about it."""
+
+    model: torch.nn.Module
+    stage: str
+    config: GPTConfig
+    model_id: str
+    checksum: str
+    untrained: bool = False
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Checksum for provenance; hub blobs are already named by their sha256, so reuse that."""
+    real = Path(os.path.realpath(path))
+    if real.parent.name == "blobs" and re.fullmatch(r"[0-9a-f]{64}", real.name):
+        return real.name
+    h = hashlib.sha256()
+    with open(real, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def safe_torch_load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
+    """``torch.load`` that never executes code from the file."""
+    try:
+        with torch.serialization.safe_globals(SAFE_GLOBALS):
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        what = f" (it references {found.group(1)})" if found else ""
+        raise CheckpointError(
+            f"Refusing to load {path}: the file asks to run code or build objects that are not plain weights"
+            f"{what}. Only load checkpoints from sources you trust, and re-save them as plain tensors."
+        ) from exc
+    except (RuntimeError, EOFError, OSError) as exc:
+        raise CheckpointError(
+            f"Cannot read checkpoint {path} ({exc}). The file may be truncated; delete it and download it again."
+        ) from exc
+
+
+def _hub_error(repo: str, filename: str, exc: Exception) -> CheckpointError:
+    offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
+    why = "offline mode is on and it is not in the cache" if offline else f"{type(exc).__name__}: {exc}"
+    return CheckpointError(
+        f"Could not get {filename} from the Hugging Face hub repo {repo} ({why}). "
+        f"Download it once where the hub is reachable (it is then cached), or point at a local copy: "
+        f"models='/folder/with/{filename}' in Python or --models /folder on the command line."
+    )
+
+
+def hub_file(repo: str, filename: str, *, cache_dir: str | os.PathLike | None = None,
+             revision: str | None = None, local_files_only: bool | None = None) -> Path:
+    """Download (or find in the cache) one file of a hub repo, with one clear error if impossible."""
+    from huggingface_hub import hf_hub_download
+
+    try:
+        return Path(hf_hub_download(repo_id=repo, filename=filename, cache_dir=cache_dir, revision=revision,
+                                    local_files_only=bool(local_files_only)))
+    except Exception as exc:  # the hub raises many types: offline, 404, gated, timeouts
+        raise _hub_error(repo, filename, exc) from exc
+
+
+def suno_filename(stage: str, size: str) -> str:
+    if size not in C.SUNO_CHECKPOINT_FILES:
+        raise CheckpointError(f"Unknown model size {size!r}; use 'large' or 'small'.")
+    if stage not in STAGE_KEYS:
+        raise CheckpointError(f"Unknown model stage {stage!r}; use one of {STAGE_KEYS}.")
+    return C.SUNO_CHECKPOINT_FILES[size][stage]
+
+
+def _config_from_args(stage: str, args: dict[str, Any]) -> GPTConfig:
+    args = dict(args)
+    if "vocab_size" in args:  # older checkpoints carry one vocabulary for both ends
+        vocab = args.pop("vocab_size")
+        args.setdefault("input_vocab_size", vocab)
+        args.setdefault("output_vocab_size", vocab)
+    known = set(GPTConfig.__dataclass_fields__)
+    cfg = GPTConfig(**{k: (v.item() if hasattr(v, "item") else v) for k, v in args.items() if k in known})
+    return cfg
+
+
+def state_dict_from_suno(raw: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """Strip torch.compile's ``_orig_mod.`` prefix and the causal-mask buffers."""
+    out = {}
+    for key, value in raw.items():
+        if key.startswith("_orig_mod."):
+            key = key[len("_orig_mod."):]
+        if key.endswith(".attn.bias") and value.dim() == 4:
+            continue
+        out[key] = value
+    return out
+
+
+def load_model_weights(stage: str, config: GPTConfig, state_dict: dict[str, torch.Tensor], *, source: str,
+                       device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> torch.nn.Module:
+    """Build the model and load weights, naming any key mismatch in the error."""
+    with torch.device("meta"):
+        model = build_model(stage, config)
+    expected = set(model.state_dict())
+    got = set(state_dict)
+    missing, extra = sorted(expected - got), sorted(got - expected)
+    if missing or extra:
+        raise CheckpointError(
+            f"{source} does not fit Bark's {stage} model: missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
+            f"unexpected {extra[:5]}{'...' if len(extra) > 5 else ''}. Is it the {stage} checkpoint?"
+        )
+    try:
+        model.load_state_dict(state_dict, assign=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{source} has tensors of the wrong shape for its config: {exc}") from exc
+    if hasattr(model, "tie_weights"):
+        model.tie_weights()
+    return model.to(device=device, dtype=dtype).eval()
+
+
+def load_suno_checkpoint(path: str | os.PathLike, stage: str, *, device: str | torch.device = "cpu",
+                         dtype: torch.dtype = torch.float32, model_id: str | None = None) -> LoadedModel:
+    """Load one of Suno's original ``.pt`` files (or a file in the same layout)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"No checkpoint file at {path}. Check the path or let bark_core download it.")
+    ckpt = safe_torch_load(path)
+    if not isinstance(ckpt, dict) or "model" not in ckpt or "model_args" not in ckpt:
+        raise CheckpointError(f"{path} is not a Bark checkpoint (expected a dict with 'model' and 'model_args').")
+    config = _config_from_args(stage, ckpt["model_args"])
+    model = load_model_weights(stage, config, state_dict_from_suno(ckpt["model"]), source=str(path),
+                               device=device, dtype=dtype)
+    return LoadedModel(model=model, stage=stage, config=config, model_id=model_id or str(path),
+                       checksum=file_sha256(path), untrained=bool(ckpt.get("untrained", False)))
+
+
+class _SunoPickler(pickle._Pickler):  # pure-Python pickler so save_global can be overridden
+    """Writes numpy scalars under numpy 1.x's name, exactly as Suno's published files do."""
+
+    def save_global(self, obj: Any, name: str | None = None) -> None:
+        if obj is _np_scalar:
+            self.write(pickle.GLOBAL + b"numpy.core.multiarray\nscalar\n")
+            self.memoize(obj)
+            return
+        super().save_global(obj, name)
+
+
+class _SunoPickleModule:
+    Pickler = _SunoPickler
+    Unpickler = pickle.Unpickler
+    __name__ = "pickle"
+
+
+def save_suno_checkpoint(path: str | os.PathLike, model: torch.nn.Module, config: GPTConfig, *,
+                         best_val_loss: float = float("nan"), untrained: bool = False) -> Path:
+    """Write weights in Suno's ``.pt`` layout (dict of model_args, model, best_val_loss as a numpy scalar)."""
+    args = {k: v for k, v in config.to_dict().items() if k not in ("n_codes_total", "n_codes_given")}
+    if isinstance(model, torch.nn.Module) and hasattr(model, "lm_heads"):
+        args.update(n_codes_total=config.n_codes_total, n_codes_given=config.n_codes_given)
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    payload = {"model_args": args, "model": state, "best_val_loss": np.float64(best_val_loss),
+               "iter_num": 0}
+    if untrained:
+        payload["untrained"] = True
+    buf = io.BytesIO()
+    torch.save(payload, buf, pickle_module=_SunoPickleModule, pickle_protocol=2)
+    with atomic_write(path) as fh:
+        fh.write(buf.getvalue())
+    return Path(path)

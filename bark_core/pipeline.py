@@ -1,0 +1,280 @@
+"""Model management and the one-call pipeline.
+
+``BarkModels`` loads each stage's weights once, on demand, on the device and precision chosen for
+that stage, and can park idle stages on the CPU (offload) so a small GPU holds one model at a time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import constants as C
+from .artifacts import Audio, CoarseCodes, FineCodes, SemanticTokens
+from .checkpoints import LoadedModel, hub_file, load_model_weights, load_suno_checkpoint, suno_filename
+from .errors import CheckpointError
+from .sampling import Seed, derive_seed
+from .voices import Voice, load_voice
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "bark_models.json"
+MODEL_STAGES = ("text", "coarse", "fine")
+DTYPES = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16, "float16": torch.float16,
+          "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
+
+
+def best_device() -> str:
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def resolve_dtype(value: str | torch.dtype | None, device: str) -> torch.dtype:
+    """``None``/"auto" means bf16 on CUDA when supported (as Suno's autocast), else fp32."""
+    if isinstance(value, torch.dtype):
+        return value
+    if value in (None, "auto"):
+        if device.startswith("cuda") and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    try:
+        return DTYPES[str(value).lower()]
+    except KeyError:
+        raise ValueError(f"Unknown precision {value!r}; use fp32, fp16 or bf16.") from None
+
+
+def _per_stage(value: Any, stage: str, default: Any) -> Any:
+    if isinstance(value, Mapping):
+        return value.get(stage, value.get("default", default))
+    return default if value is None else value
+
+
+class BarkModels:
+    """Where the weights come from and where each stage runs.
+
+    ``models``: "suno" (Suno's original ``.pt`` files from the hub repo suno/bark), a hub repo id in
+    transformers format ("suno/bark-small", "suno/bark"), or a local folder in either layout (for
+    example the tiny untrained set from :func:`bark_core.write_tiny_model_set`).
+    ``size``, ``device`` and ``dtype`` may be one value or a dict per stage (text/coarse/fine/codec).
+    """
+
+    def __init__(self, models: str | os.PathLike = "suno", *, size: str | Mapping[str, str] = "large",
+                 device: str | Mapping[str, str] | None = None, dtype: Any = None, offload: bool = False,
+                 cache_dir: str | os.PathLike | None = None, local_files_only: bool | None = None,
+                 presets_dir: str | os.PathLike | None = None, codec_checkpoint: str | os.PathLike | None = None,
+                 tokenizer: str | os.PathLike | None = None):
+        self.source = os.fspath(models)
+        self.size = size
+        self.offload = offload
+        self.cache_dir = cache_dir
+        self.local_files_only = local_files_only
+        self._device = device
+        self._dtype = dtype
+        self._loaded: dict[str, LoadedModel] = {}
+        self._codec: Any = None
+        self._tokenizer: Any = None
+        self.folder: Path | None = None
+        self.manifest: dict[str, Any] = {}
+        src = Path(self.source).expanduser()
+        if src.is_dir():
+            self.folder = src
+            if (src / MANIFEST).is_file():
+                self.manifest = json.loads((src / MANIFEST).read_text())
+        elif self.source != "suno" and (os.sep in self.source and self.source.count("/") != 1
+                                        or self.source.startswith((".", "~"))):
+            raise CheckpointError(f"Model folder {self.source} does not exist. Pass an existing folder, 'suno', "
+                                  "or a hub repo id such as suno/bark-small.")
+        self.presets_dir = Path(presets_dir) if presets_dir else self._folder_path("voices")
+        self.codec_checkpoint = codec_checkpoint or self._folder_path(C.ENCODEC_CHECKPOINT_NAME)
+        self.tokenizer_source = tokenizer or self._folder_path("tokenizer")
+
+    # ---- where things come from ---------------------------------------------------------------
+    def _folder_path(self, name: str) -> Path | None:
+        if self.folder is None:
+            return None
+        name = self.manifest.get("files", {}).get(name, name)
+        path = self.folder / name
+        return path if path.exists() else None
+
+    @property
+    def untrained(self) -> bool:
+        return bool(self.manifest.get("untrained"))
+
+    def device_for(self, stage: str) -> str:
+        dev = _per_stage(self._device, stage, "auto")
+        dev = best_device() if dev in (None, "auto") else str(dev)
+        if stage == "codec" and dev.startswith("mps"):
+            dev = "cpu"  # EnCodec does not run on MPS
+        return dev
+
+    def dtype_for(self, stage: str) -> torch.dtype:
+        if stage == "codec":
+            return torch.float32
+        return resolve_dtype(_per_stage(self._dtype, stage, None), self.device_for(stage))
+
+    def size_for(self, stage: str) -> str:
+        return _per_stage(self.size, stage, "large")
+
+    def _load(self, stage: str) -> LoadedModel:
+        device = "cpu" if self.offload else self.device_for(stage)
+        dtype = self.dtype_for(stage)
+        size = self.size_for(stage)
+        if self.folder is not None and (self.folder / "config.json").is_file():
+            return self._load_hf(str(self.folder), stage, device, dtype)
+        if self.folder is not None:
+            files = self.manifest.get("files", {})
+            name = files.get(stage) or suno_filename(stage, size)
+            path = self.folder / name
+            if not path.is_file():
+                raise CheckpointError(f"{path} is missing: the folder {self.folder} has no {stage} checkpoint "
+                                      f"({name}). Copy it there or pass models='suno' to download it.")
+            return load_suno_checkpoint(path, stage, device=device, dtype=dtype, model_id=str(path))
+        if self.source == "suno":
+            name = suno_filename(stage, size)
+            path = hub_file(C.HUB_REPO, name, cache_dir=self.cache_dir, local_files_only=self.local_files_only)
+            return load_suno_checkpoint(path, stage, device=device, dtype=dtype, model_id=f"{C.HUB_REPO}/{name}")
+        return self._load_hf(self.source, stage, device, dtype)
+
+    def _load_hf(self, repo: str, stage: str, device: str, dtype: torch.dtype) -> LoadedModel:
+        from .hf_format import load_hf_stage
+
+        config, state, checksum = load_hf_stage(repo, stage, cache_dir=self.cache_dir,
+                                                local_files_only=self.local_files_only)
+        model = load_model_weights(stage, config, state, source=repo, device=device, dtype=dtype)
+        return LoadedModel(model=model, stage=stage, config=config, model_id=f"{repo}:{stage}", checksum=checksum)
+
+    # ---- public accessors ---------------------------------------------------------------------
+    def get(self, stage: str) -> LoadedModel:
+        """The loaded model of a stage (text/coarse/fine), loading it on first use."""
+        if stage not in MODEL_STAGES:
+            raise ValueError(f"Unknown stage {stage!r}; use one of {MODEL_STAGES}.")
+        if stage not in self._loaded:
+            self._loaded[stage] = self._load(stage)
+            lm = self._loaded[stage]
+            log.info("loaded %s model %s (%s)", stage, lm.model_id, "untrained" if lm.untrained else "trained")
+        return self._loaded[stage]
+
+    def preload(self) -> BarkModels:
+        for stage in MODEL_STAGES:
+            self.get(stage)
+        _ = self.codec, self.tokenizer
+        return self
+
+    @property
+    def tokenizer(self) -> Any:
+        if self._tokenizer is None:
+            from .tokenizer import load_tokenizer
+
+            src = os.fspath(self.tokenizer_source) if self.tokenizer_source else None
+            self._tokenizer = load_tokenizer(src, cache_dir=self.cache_dir, local_files_only=self.local_files_only)
+        return self._tokenizer
+
+    @property
+    def codec(self) -> Any:
+        if self._codec is None:
+            from .codec import load_codec
+
+            device = "cpu" if self.offload else self.device_for("codec")
+            self._codec = load_codec(device=device, checkpoint=self.codec_checkpoint)
+        return self._codec
+
+    @property
+    def codec_id(self) -> str:
+        return str(self.codec_checkpoint) if self.codec_checkpoint else f"encodec:{C.ENCODEC_CHECKPOINT_NAME}"
+
+    @property
+    def codec_checksum(self) -> str | None:
+        return "d7cc33bc" if not self.codec_checkpoint else None
+
+    @property
+    def codec_untrained(self) -> bool:
+        return self.untrained
+
+    def voice(self, spec: Any) -> Voice | None:
+        """Resolve a voice spec with this model set's preset folder and hub cache."""
+        return load_voice(spec, presets_dir=self.presets_dir, cache_dir=self.cache_dir,
+                          local_files_only=self.local_files_only)
+
+    @contextlib.contextmanager
+    def use(self, stage: str) -> Iterator[Any]:
+        """Yield the stage's model on its device; with offload, move it there and back."""
+        target = self.codec if stage == "codec" else self.get(stage)
+        module = target if stage == "codec" else target.model
+        if self.offload:
+            module.to(self.device_for(stage))
+        try:
+            yield target
+        finally:
+            if self.offload:
+                module.to("cpu")
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+
+    def unload(self, stage: str | None = None) -> None:
+        """Free one stage's model (or all) so memory goes back to other work."""
+        for name in [stage] if stage else [*MODEL_STAGES, "codec"]:
+            if name == "codec":
+                self._codec = None
+            else:
+                self._loaded.pop(name, None)
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+@dataclass
+class Take:
+    """One run through every stage; each artifact keeps its own provenance."""
+
+    semantic: SemanticTokens
+    coarse: CoarseCodes
+    fine: FineCodes
+    audio: Audio
+
+    def voice(self, name: str = "take") -> Voice:
+        """This take as a voice for the next clip (keeps one speaker across clips)."""
+        from .voices import voice_from_artifacts
+
+        return voice_from_artifacts(self.semantic, self.coarse, self.fine, name=name)
+
+
+def generate(models: BarkModels, text: str, voice: Any = None, *, seed: Seed = None,
+             semantic_temp: float | None = 0.7, coarse_temp: float | None = 0.7, fine_temp: float | None = 0.5,
+             top_k: int | None = None, top_p: float | None = None, min_eos_p: float | None = 0.2,
+             max_gen_duration_s: float | None = None, allow_early_stop: bool = True,
+             progress: Any = None) -> Take:
+    """Text -> audio through all four stages; ``progress(stage, done, total)`` if given.
+
+    One integer seed drives every stage through derived child seeds, so the whole take repeats.
+    """
+    from .generation import decode, generate_coarse, generate_fine, generate_semantic
+
+    if seed is None or isinstance(seed, torch.Generator):
+        seeds: list[Seed] = [seed, seed, seed]
+    else:
+        seeds = [derive_seed(seed, s) for s in ("semantic", "coarse", "fine")]
+
+    def cb(stage: str) -> Any:
+        return None if progress is None else (lambda d, t: progress(stage, d, t))
+
+    voice = models.voice(voice)
+    sem = generate_semantic(models, text, voice, temp=semantic_temp, top_k=top_k, top_p=top_p,
+                            min_eos_p=min_eos_p, max_gen_duration_s=max_gen_duration_s,
+                            allow_early_stop=allow_early_stop, seed=seeds[0], progress=cb("semantic"))
+    coarse = generate_coarse(models, sem, voice, temp=coarse_temp, top_k=top_k, top_p=top_p, seed=seeds[1],
+                             progress=cb("coarse"))
+    fine = generate_fine(models, coarse, voice, temp=fine_temp, seed=seeds[2], progress=cb("fine"))
+    audio = decode(models, fine)
+    if progress is not None:
+        progress("decode", 1, 1)
+    return Take(semantic=sem, coarse=coarse, fine=fine, audio=audio)

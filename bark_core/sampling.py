@@ -1,0 +1,75 @@
+"""Token sampling shared by every stage: Suno's top-p, then top-k, then temperature, then a draw.
+
+Sampling runs in float32 on the model's device with an explicit ``torch.Generator``, so the same
+seed gives the same tokens on the same device and nothing hidden touches the global RNG.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import torch
+from torch.nn import functional as F
+
+Seed = int | torch.Generator | None
+
+
+def make_generator(seed: Seed, device: torch.device | str) -> tuple[torch.Generator, int | None]:
+    """Return a generator on ``device`` and the integer seed to record (None for a caller's generator).
+
+    A missing seed is drawn at random *and returned*, so even an unseeded take can be redone.
+    """
+    if isinstance(seed, torch.Generator):
+        return seed, None
+    if seed is None:
+        seed = secrets.randbits(63)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer or a torch.Generator, got {seed!r}.")
+    device = torch.device(device)
+    gen = torch.Generator(device=device if device.type != "mps" else "cpu")
+    gen.manual_seed(int(seed))
+    return gen, int(seed)
+
+
+def derive_seed(seed: int, *labels: object) -> int:
+    """A child seed per stage/chunk, so one user seed makes a whole chain repeatable."""
+    import hashlib
+
+    h = hashlib.sha256(repr((int(seed), *labels)).encode()).digest()
+    return int.from_bytes(h[:8], "little") >> 1
+
+
+def filter_logits(logits: torch.Tensor, top_k: int | None = None, top_p: float | None = None) -> torch.Tensor:
+    """Mask logits outside the nucleus (top_p, on raw logits) and outside the top k, as Suno does."""
+    logits = logits.float().clone()
+    if top_p is not None:
+        sorted_logits, sorted_idx = torch.sort(logits, dim=-1, descending=True)
+        cum = torch.cumsum(torch.softmax(sorted_logits, dim=-1), dim=-1)
+        remove = cum > top_p
+        remove[..., 1:] = remove[..., :-1].clone()
+        remove[..., 0] = False
+        logits = logits.scatter(-1, sorted_idx, sorted_logits.masked_fill(remove, float("-inf")))
+    if top_k is not None:
+        k = min(int(top_k), logits.shape[-1])
+        kth = torch.topk(logits, k, dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    return logits
+
+
+def sample(logits: torch.Tensor, generator: torch.Generator, temp: float | None, top_k: int | None = None,
+           top_p: float | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Draw one token per row of ``logits`` (..., vocab); ``temp=None`` means argmax.
+
+    Returns the ids and the probabilities they were drawn from (None for argmax).
+    """
+    if temp is None:
+        return torch.argmax(logits, dim=-1), None
+    if temp <= 0:
+        raise ValueError(f"temperature must be > 0 (or None for argmax), got {temp}.")
+    probs = F.softmax(filter_logits(logits, top_k, top_p) / temp, dim=-1)
+    flat = probs.reshape(-1, probs.shape[-1])
+    if flat.device.type == "mps":  # multinomial is unreliable on MPS
+        ids = torch.multinomial(flat.cpu(), 1, generator=generator).to(flat.device)
+    else:
+        ids = torch.multinomial(flat, 1, generator=generator)
+    return ids.reshape(probs.shape[:-1]), probs

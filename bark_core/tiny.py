@@ -1,0 +1,78 @@
+"""A complete, untrained Bark model set in the real file layouts, for machines without the hub.
+
+Tests, notebooks, example workflows and the README's smoke run use it, so every loader and stage
+runs end to end offline. The weights are random: the audio it makes is noise, and every file
+and artifact says so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import constants as C
+from .checkpoints import save_suno_checkpoint
+from .fileio import atomic_write
+from .model import build_model, init_random_, preset_config
+from .pipeline import MANIFEST
+from .voices import Voice
+
+TINY_SHAPE = {"n_layer": 2, "n_head": 2, "n_embd": 32}
+NOTICE = ("UNTRAINED random weights written by bark_core.write_tiny_model_set: everything runs end to end, "
+          "but the audio is noise. Use models='suno' (or --models suno) for real speech.")
+
+
+def write_tiny_model_set(folder: str | os.PathLike, *, seed: int = 0, n_layer: int = 2, n_head: int = 2,
+                         n_embd: int = 32, std: float = 0.5, with_codec: bool = True) -> Path:
+    """Write text/coarse/fine ``.pt`` files (Suno's layout), a WordPiece vocab, an EnCodec state dict,
+    one voice preset and a manifest into ``folder``; returns the folder for ``BarkModels(folder)``.
+
+    ``std`` is larger than a training init so random logits are far apart and greedy decoding is
+    not decided by rounding noise.
+    """
+    from .tokenizer import write_tiny_vocab
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    gen = torch.Generator().manual_seed(seed)
+    files = {}
+    for stage in ("text", "coarse", "fine"):
+        cfg = preset_config(stage, "small", n_layer=n_layer, n_head=n_head, n_embd=n_embd)
+        model = init_random_(build_model(stage, cfg), gen, std=std)
+        name = C.SUNO_CHECKPOINT_FILES["small"][stage]
+        save_suno_checkpoint(folder / name, model, cfg, untrained=True)
+        files[stage] = name
+    write_tiny_vocab(folder / "tokenizer")
+    files["tokenizer"] = "tokenizer"
+    if with_codec:
+        from .codec import write_random_codec
+
+        write_random_codec(folder / C.ENCODEC_CHECKPOINT_NAME, seed=seed)
+        files[C.ENCODEC_CHECKPOINT_NAME] = C.ENCODEC_CHECKPOINT_NAME
+    # one preset so voice pickers and voice code paths work offline too
+    rng = np.random.default_rng(seed)
+    n_sem = 100
+    n_coarse = int(round(n_sem * C.SEMANTIC_TO_COARSE_RATIO / 2))
+    fine = rng.integers(0, C.CODEBOOK_SIZE, size=(C.N_FINE_CODEBOOKS, n_coarse))
+    voice = Voice(semantic=rng.integers(0, C.SEMANTIC_VOCAB_SIZE, size=n_sem), coarse=fine[:2], fine=fine,
+                  name="v2/en_speaker_6", source={"kind": "preset", "preset": "v2/en_speaker_6", "untrained": True})
+    voice.save(folder / "voices" / "v2" / "en_speaker_6.npz")
+    files["voices"] = "voices"
+    manifest = {"untrained": True, "notice": NOTICE, "seed": seed, "shape": dict(n_layer=n_layer, n_head=n_head,
+                n_embd=n_embd), "files": files}
+    with atomic_write(folder / MANIFEST) as fh:
+        fh.write(json.dumps(manifest, indent=2).encode())
+    (folder / "README.txt").write_text(NOTICE + "\n")
+    return folder
+
+
+def tiny_model_dir(cache_dir: str | os.PathLike | None = None) -> Path:
+    """The tiny set in our cache folder, written on first use."""
+    folder = Path(cache_dir or C.default_cache_dir()) / "tiny-untrained"
+    if not (folder / MANIFEST).is_file():
+        write_tiny_model_set(folder)
+    return folder

@@ -1,0 +1,229 @@
+"""Voices (Bark's "history prompts"): presets from the hub, ``.npz`` files, generated takes.
+
+A voice is three token arrays (semantic, coarse, fine) that condition every stage. They are
+validated once, here, with messages that say what is wrong, instead of failing as an assert
+deep inside a stage.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import constants as C
+from .errors import VoiceError
+from .fileio import atomic_write
+
+VOICE_KEYS = ("semantic_prompt", "coarse_prompt", "fine_prompt")
+_META_KEY = "bark_core_voice"
+
+
+def _check(name: str, source: str, value: Any, ndim: int, rows: int | None, high: int) -> np.ndarray:
+    arr = np.asarray(value)
+    where = f"voice {source!r}: {name}"
+    if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
+        raise VoiceError(f"{where} must be an integer array, got dtype {arr.dtype}.")
+    if arr.ndim != ndim or (rows is not None and arr.shape[0] != rows):
+        want = "(frames,)" if ndim == 1 else f"({rows}, frames)"
+        raise VoiceError(f"{where} must have shape {want}, got {arr.shape}.")
+    if np.issubdtype(arr.dtype, np.floating):
+        if not np.all(np.isfinite(arr)):
+            raise VoiceError(f"{where} contains NaN or infinite values; the file is damaged.")
+        if not np.all(arr == np.round(arr)):
+            raise VoiceError(f"{where} holds fractional values; token ids must be whole numbers.")
+    if arr.shape[-1] == 0:
+        raise VoiceError(f"{where} is empty; a voice needs at least one frame.")
+    lo, hi = arr.min(), arr.max()
+    if lo < 0 or hi >= high:
+        raise VoiceError(f"{where} holds ids {int(lo)}..{int(hi)}; valid ids are 0..{high - 1}.")
+    return arr.astype(np.int64)  # uint16 presets such as "announcer" become plain ints
+
+
+@dataclass(eq=False)
+class Voice:
+    """A validated history prompt plus where it came from."""
+
+    semantic: np.ndarray
+    coarse: np.ndarray
+    fine: np.ndarray
+    name: str = "custom"
+    source: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.semantic = _check("semantic_prompt", self.name, self.semantic, 1, None, C.SEMANTIC_VOCAB_SIZE)
+        self.coarse = _check("coarse_prompt", self.name, self.coarse, 2, C.N_COARSE_CODEBOOKS, C.CODEBOOK_SIZE)
+        self.fine = _check("fine_prompt", self.name, self.fine, 2, C.N_FINE_CODEBOOKS, C.CODEBOOK_SIZE)
+        want = round(C.SEMANTIC_TO_COARSE_RATIO / C.N_COARSE_CODEBOOKS, 1)
+        got = round(self.coarse.shape[1] / len(self.semantic), 1)
+        if got != want:  # the coarse stage's history alignment assumes this ratio
+            raise VoiceError(
+                f"voice {self.name!r}: coarse_prompt has {self.coarse.shape[1]} frames for {len(self.semantic)} "
+                f"semantic tokens (ratio {got}); Bark voices need a ratio of {want} (75 Hz / 49.9 Hz). "
+                "Build voices from one generation, or slice semantic and coarse over the same time range."
+            )
+
+    @property
+    def id(self) -> str:
+        h = hashlib.sha256()
+        for arr in (self.semantic, self.coarse, self.fine):
+            h.update(str(arr.shape).encode())
+            h.update(np.ascontiguousarray(arr, dtype=np.int64).tobytes())
+        return h.hexdigest()[:16]
+
+    @property
+    def label(self) -> str:
+        """Short form for provenance: the preset name, or name plus content hash."""
+        return self.name if self.source.get("kind") == "preset" else f"{self.name}#{self.id}"
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.semantic) / C.SEMANTIC_RATE_HZ
+
+    def to_dict(self) -> dict[str, np.ndarray]:
+        """The mapping Suno's ``generate_audio(history_prompt=...)`` accepts."""
+        return {"semantic_prompt": self.semantic, "coarse_prompt": self.coarse, "fine_prompt": self.fine}
+
+    def save(self, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
+        """Write a ``.npz`` Suno's loader reads; our name and origin ride along in one extra key."""
+        path = Path(path)
+        if path.suffix != ".npz":
+            path = path.with_name(path.name + ".npz")
+        meta = json.dumps({"name": self.name, "source": self.source})
+        buf = io.BytesIO()
+        np.savez(buf, **self.to_dict(), **{_META_KEY: np.array(meta)})
+        with atomic_write(path, overwrite=overwrite) as fh:
+            fh.write(buf.getvalue())
+        return path
+
+
+def _from_mapping(data: Any, name: str, source: dict[str, Any]) -> Voice:
+    keys = set(getattr(data, "files", None) or data.keys())
+    missing = [k for k in VOICE_KEYS if k not in keys]
+    if missing:
+        raise VoiceError(
+            f"voice {name!r} lacks {', '.join(missing)}. A Bark voice .npz holds semantic_prompt, coarse_prompt "
+            "and fine_prompt; save one with Voice.save() or bark_core.voice_from_take()."
+        )
+    if _META_KEY in keys:
+        try:
+            meta = json.loads(str(data[_META_KEY]))
+            source = {**meta.get("source", {}), **source}
+        except ValueError:
+            pass
+    return Voice(semantic=data["semantic_prompt"], coarse=data["coarse_prompt"], fine=data["fine_prompt"],
+                 name=name, source=source)
+
+
+def load_voice_file(path: str | os.PathLike, name: str | None = None) -> Voice:
+    path = Path(path)
+    if not path.is_file():
+        raise VoiceError(f"No voice file at {path}. Check the path, or use a preset name such as v2/en_speaker_6.")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return _from_mapping(data, name or path.stem, {"kind": "file", "path": str(path)})
+    except VoiceError:
+        raise
+    except Exception as exc:
+        raise VoiceError(f"{path} cannot be read as a voice .npz ({exc}). Is it a Bark voice file?") from exc
+
+
+def preset_names(language: str | None = None, version: str | None = None) -> list[str]:
+    """Built-in preset names, optionally for one language code and one version ("v1"/"v2")."""
+    names = list(C.PRESET_NAMES)
+    if language:
+        names = [n for n in names if n.split("/")[-1].startswith(f"{language}_")]
+    if version == "v2":
+        names = [n for n in names if n.startswith("v2/")]
+    elif version == "v1":
+        names = [n for n in names if not n.startswith("v2/") and n != "announcer"]
+    return names
+
+
+def presets_by_language() -> dict[str, list[str]]:
+    """Presets grouped by language name, for pickers in the front ends."""
+    groups: dict[str, list[str]] = {"Other": ["announcer"]}
+    for code, lang in C.SUPPORTED_LANGUAGES.items():
+        groups[lang] = preset_names(code, "v2") + preset_names(code, "v1")
+    return groups
+
+
+def _fetch_preset(name: str, cache_dir: str | os.PathLike | None, local_files_only: bool | None) -> Voice:
+    """Download a preset from the hub repo, where each prompt is one ``.npy`` listed in a JSON index."""
+    from .checkpoints import hub_file
+    from .errors import CheckpointError
+
+    index_path = hub_file(C.HUB_REPO, "speaker_embeddings_path.json", cache_dir=cache_dir,
+                          local_files_only=local_files_only)
+    try:
+        index = json.loads(index_path.read_text())
+    except ValueError as exc:
+        raise VoiceError(f"The hub's voice index {index_path} is damaged ({exc}); delete it to re-download.") from exc
+    entry = index.get(name)
+    if not isinstance(entry, dict):
+        raise VoiceError(f"The hub's voice index has no entry for {name!r}.")
+    repo = index.get("repo_or_path") or C.HUB_REPO
+    if not isinstance(repo, str) or repo.count("/") != 1 or os.path.isabs(repo):
+        repo = C.HUB_REPO
+    arrays = {}
+    for key in VOICE_KEYS:
+        if key not in entry:
+            raise VoiceError(f"The hub's voice index entry for {name!r} lacks {key}.")
+        try:
+            arrays[key] = np.load(hub_file(repo, entry[key], cache_dir=cache_dir, local_files_only=local_files_only),
+                                  allow_pickle=False)
+        except CheckpointError:
+            raise
+        except Exception as exc:
+            raise VoiceError(f"The hub file {entry[key]} of voice {name!r} is damaged ({exc}).") from exc
+    return _from_mapping(arrays, name, {"kind": "preset", "preset": name, "repo": repo})
+
+
+def load_voice(spec: Any, *, presets_dir: str | os.PathLike | None = None,
+               cache_dir: str | os.PathLike | None = None, local_files_only: bool | None = None) -> Voice | None:
+    """Turn anything a user may call a voice into a validated :class:`Voice`.
+
+    Accepts None (no voice), a Voice, a mapping with the three prompts, a ``.npz`` path, or a preset
+    name ("v2/en_speaker_6", "announcer"). ``presets_dir`` is a local folder of preset ``.npz`` files
+    in Suno's layout (``v2/en_speaker_6.npz``), tried before the hub.
+    """
+    if spec is None or isinstance(spec, Voice):
+        return spec
+    if isinstance(spec, dict) or hasattr(spec, "files"):
+        return _from_mapping(spec, "custom", {"kind": "memory"})
+    if not isinstance(spec, (str, os.PathLike)):
+        raise VoiceError(f"A voice must be a preset name, a .npz path or a Voice, got {type(spec).__name__}.")
+    text = os.fspath(spec).strip()
+    if text.endswith(".npz") or os.path.isfile(text):
+        return load_voice_file(text)
+    name = text.replace("\\", "/")
+    if name not in C.PRESET_NAMES:
+        close = difflib.get_close_matches(name, C.PRESET_NAMES, n=3, cutoff=0.6)
+        hint = f" Did you mean {', '.join(close)}?" if close else " Presets look like v2/en_speaker_6 or announcer."
+        raise VoiceError(f"Unknown voice {text!r}.{hint} A path to a .npz voice file works too.")
+    if presets_dir is not None:
+        local = Path(presets_dir) / f"{name}.npz"
+        if local.is_file():
+            voice = load_voice_file(local, name)
+            voice.source = {"kind": "preset", "preset": name, "path": str(local)}
+            return voice
+    return _fetch_preset(name, cache_dir, local_files_only)
+
+
+def voice_from_artifacts(semantic: Any, coarse: Any, fine: Any, *, name: str = "take") -> Voice:
+    """A voice from one generation (Suno's ``output_full``), remembering which take it came from."""
+    from .artifacts import CoarseCodes, FineCodes, SemanticTokens, expect_artifact
+
+    expect_artifact(semantic, SemanticTokens, "voice")
+    expect_artifact(coarse, CoarseCodes, "voice")
+    expect_artifact(fine, FineCodes, "voice")
+    source = {"kind": "generated", "semantic": semantic.id, "coarse": coarse.id, "fine": fine.id,
+              "lineage": list(fine.lineage_ids()), "seed": fine.provenance.seed}
+    return Voice(semantic=semantic.tokens, coarse=coarse.codes, fine=fine.codes, name=name, source=source)
