@@ -7,6 +7,7 @@ voices, seeds, devices and provenance.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import math
@@ -322,12 +323,7 @@ def decode(models: BarkModels, fine: FineCodes) -> Audio:
     expect_artifact(fine, FineCodes, "decode")
     with models.use("codec") as codec_model:
         audio = codec.decode(fine, codec_model)
-    prov = audio.provenance
-    audio.provenance = Provenance(stage="decode", model=models.codec_id, model_checksum=models.codec_checksum,
-                                  settings={**prov.settings, "bandwidth_kbps": C.ENCODEC_BANDWIDTH},
-                                  seed=None, voice=fine.provenance.voice, parent=fine.id,
-                                  lineage=fine.lineage_ids(), extra={"untrained": models.codec_untrained})
-    audio.parent = fine
+    audio.provenance = dataclasses.replace(audio.provenance, extra={"untrained": models.untrained})
     return audio
 
 

@@ -242,9 +242,8 @@ class FineGPT(nn.Module):
         if t > self.config.block_size or n != self.config.n_codes_total:
             raise ValueError(f"Fine model input must be (batch, <= {self.config.block_size}, "
                              f"{self.config.n_codes_total}), got {tuple(idx.shape)}.")
-        x = self.transformer.wtes[0](idx[:, :, 0])
-        for i in range(1, pred_idx + 1):
-            x = x + self.transformer.wtes[i](idx[:, :, i])
+        # summed as one reduction over a stacked axis, in the order Suno's code sums them
+        x = torch.stack([self.transformer.wtes[i](idx[:, :, i]) for i in range(pred_idx + 1)], dim=-1).sum(dim=-1)
         x = x + self.transformer.wpe(torch.arange(t, device=idx.device))[None]
         for block in self.transformer.h:
             x = block(x)

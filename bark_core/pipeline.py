@@ -189,18 +189,6 @@ class BarkModels:
             self._codec = load_codec(device=device, checkpoint=self.codec_checkpoint)
         return self._codec
 
-    @property
-    def codec_id(self) -> str:
-        return str(self.codec_checkpoint) if self.codec_checkpoint else f"encodec:{C.ENCODEC_CHECKPOINT_NAME}"
-
-    @property
-    def codec_checksum(self) -> str | None:
-        return "d7cc33bc" if not self.codec_checkpoint else None
-
-    @property
-    def codec_untrained(self) -> bool:
-        return self.untrained
-
     def voice(self, spec: Any) -> Voice | None:
         """Resolve a voice spec with this model set's preset folder and hub cache."""
         return load_voice(spec, presets_dir=self.presets_dir, cache_dir=self.cache_dir,

@@ -115,7 +115,8 @@ def _from_mapping(data: Any, name: str, source: dict[str, Any]) -> Voice:
     if _META_KEY in keys:
         try:
             meta = json.loads(str(data[_META_KEY]))
-            source = {**meta.get("source", {}), **source}
+            # where the voice originally came from (preset, take, user audio) outranks the file it sits in
+            source = {**source, **meta.get("source", {})}
         except ValueError:
             pass
     return Voice(semantic=data["semantic_prompt"], coarse=data["coarse_prompt"], fine=data["fine_prompt"],

@@ -45,12 +45,13 @@ def _suno_load(suno, path: Path, model_type: str, monkeypatch_ctx) -> torch.nn.M
 @pytest.fixture(scope="module")
 def suno_models(suno, fid_dir):
     """Inject Suno-loaded models (same files) into Suno's global model registry."""
-    from transformers import BertTokenizer
+    # transformers 5's BertTokenizer ignores vocab_file; the legacy class is the tokenizer Bark was built on
+    from transformers.models.bert.tokenization_bert_legacy import BertTokenizerLegacy
 
     mp = pytest.MonkeyPatch()
     vocab = str(fid_dir / "tokenizer" / "vocab.txt")
     mp.setattr(suno.BertTokenizer, "from_pretrained",
-               classmethod(lambda cls, *a, **k: BertTokenizer(vocab_file=vocab, do_lower_case=False)))
+               classmethod(lambda cls, *a, **k: BertTokenizerLegacy(vocab_file=vocab, do_lower_case=False)))
     files = C.SUNO_CHECKPOINT_FILES["small"]
     loaded = {t: _suno_load(suno, fid_dir / files[t], t, mp) for t in ("text", "coarse", "fine")}
     mp.setattr(suno, "models", loaded)
@@ -73,18 +74,22 @@ def test_semantic_logits_match_with_and_without_kv_cache(ours, suno_models):
                    torch.randint(0, C.SEMANTIC_VOCAB_SIZE, (1, 256), generator=g),
                    torch.tensor([[C.SEMANTIC_INFER_TOKEN]]),
                    torch.randint(0, C.SEMANTIC_VOCAB_SIZE, (1, 12), generator=g)], dim=1)
-    worst = 0.0
+    vs_suno, drift, scale = 0.0, 0.0, 0.0
     cache = mine.new_cache()
     past = None
     with torch.no_grad():
         for end in range(513, x.shape[1] + 1):
             full_ref, _ = ref(x[:, :end], merge_context=True)
-            worst = max(worst, _max_diff(mine(x[:, :end], merge_context=True), full_ref))
+            full_mine = mine(x[:, :end], merge_context=True)
             step = x[:, :end] if past is None else x[:, end - 1:end]
             cached_ref, past = ref(step, merge_context=True, past_kv=past, use_cache=True)
             cached_mine = mine(step, cache, merge_context=True)
-            worst = max(worst, _max_diff(cached_mine, cached_ref), _max_diff(cached_mine, full_ref))
-    assert worst < 1e-4, worst
+            vs_suno = max(vs_suno, _max_diff(full_mine, full_ref), _max_diff(cached_mine, cached_ref))
+            drift = max(drift, _max_diff(cached_mine, full_mine))
+            scale = max(scale, float(full_ref.abs().max()))
+    assert vs_suno < 1e-4, vs_suno
+    # cached and uncached sums run in another order (Suno's own code drifts as much); bound it relatively
+    assert drift < 1e-5 * scale, (drift, scale)
 
 
 def test_coarse_logits_match_with_and_without_kv_cache(ours, suno_models):

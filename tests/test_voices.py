@@ -12,7 +12,7 @@ from bark_core import CheckpointError, Voice, load_voice, preset_names, presets_
 from bark_core import constants as C
 
 
-def _fake_hub_cache(cache: Path, presets_dir: Path, names: list[str]) -> None:
+def _fake_hub_cache(cache: Path, presets_dir: Path, names: list[str], listed_only: tuple[str, ...] = ()) -> None:
     """The hub cache layout huggingface_hub itself reads (refs/main -> snapshot), no mock involved."""
     commit = "0123456789abcdef0123456789abcdef01234567"
     repo = cache / "models--suno--bark"
@@ -27,6 +27,9 @@ def _fake_hub_cache(cache: Path, presets_dir: Path, names: list[str]) -> None:
                 np.save(snap / rel, data[key])
                 entry[key] = rel
         index[name] = entry
+    for name in listed_only:  # in the index, but its files were never downloaded
+        index[name] = {k: f"speaker_embeddings/{name}_{k}.npy" for k in ("semantic_prompt", "coarse_prompt",
+                                                                          "fine_prompt")}
     (snap / "speaker_embeddings_path.json").write_text(json.dumps(index))
     (repo / "refs").mkdir(parents=True)
     (repo / "refs" / "main").write_text(commit)
@@ -41,14 +44,14 @@ def test_preset_names_cover_13_languages_v1_v2_and_announcer():
 
 
 def test_preset_loads_through_the_hub_cache_offline(tmp_path, presets_dir):
-    _fake_hub_cache(tmp_path, presets_dir, ["v2/en_speaker_6", "announcer"])
+    _fake_hub_cache(tmp_path, presets_dir, ["v2/en_speaker_6", "announcer"], listed_only=("v2/de_speaker_1",))
     voice = load_voice("v2/en_speaker_6", cache_dir=tmp_path)
     with np.load(presets_dir / "v2/en_speaker_6.npz") as ref:
         np.testing.assert_array_equal(voice.semantic, ref["semantic_prompt"])
         np.testing.assert_array_equal(voice.fine, ref["fine_prompt"])
     assert voice.source["kind"] == "preset" and voice.label == "v2/en_speaker_6"
     assert load_voice("announcer", cache_dir=tmp_path).semantic.dtype == np.int64  # stored as uint16
-    with pytest.raises(CheckpointError, match=r"speaker_embeddings/v2/de_speaker_1|de_speaker_1"):
+    with pytest.raises(CheckpointError, match=r"speaker_embeddings/v2/de_speaker_1_semantic_prompt\.npy.*suno/bark"):
         load_voice("v2/de_speaker_1", cache_dir=tmp_path)
 
 

@@ -1,0 +1,482 @@
+"""Bark's text tokenizer, without ``transformers`` at run time.
+
+Suno's Bark tokenizes prompts with ``BertTokenizer.from_pretrained("bert-base-multilingual-cased")``
+and ``encode(text, add_special_tokens=False)``; the ids (plus an offset) are what the text model
+was trained on, so they must match exactly. That ``BertTokenizer`` was the slow, pure-Python one.
+Its steps are reproduced here:
+
+1. split out the special tokens (``[UNK]``, ``[SEP]``, ``[PAD]``, ``[CLS]``, ``[MASK]``) wherever
+   they appear in the raw text;
+2. on the rest, BERT's basic tokenization: drop control characters, NUL and U+FFFD, map
+   whitespace to spaces, put spaces around CJK ideographs, NFC-normalize, split on whitespace,
+   split off every punctuation character (cased: no lower-casing, no accent stripping);
+3. greedy longest-match WordPiece with ``##`` continuations, a word longer than 100 characters or
+   with an unmatched remainder becoming ``[UNK]``.
+
+Step 3 runs in the ``tokenizers`` library. Steps 1 and 2 are done in Python on purpose: the
+Rust ``BertNormalizer``/``BertPreTokenizer`` classify characters with Unicode 9-era tables and
+disagree with the Python tokenizer on about 830,000 code points (unassigned ones it keeps where
+Python drops them, and a few hundred newer punctuation marks and letters). ``unicodedata`` is
+what the slow tokenizer used, so using it here gives the same ids on the same Python.
+
+Note: the slow tokenizer has NFC-normalized since transformers 4.29; the ``tokenizer.json`` on
+the hub (and transformers 5's Rust-backed ``BertTokenizer``) does not, so for text typed with
+decomposed accents (``"e\\u0301"``) those give different ids. We follow the slow tokenizer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from . import constants as C
+from .errors import CheckpointError
+from .fileio import atomic_write
+
+VOCAB_FILE = "vocab.txt"
+TOKENIZER_FILE = "tokenizer.json"
+UNK_TOKEN = "[UNK]"
+SPECIAL_TOKENS: tuple[str, ...] = ("[UNK]", "[SEP]", "[PAD]", "[CLS]", "[MASK]")
+MAX_INPUT_CHARS_PER_WORD = 100
+REAL_VOCAB_SIZE = 119_547  # bert-base-multilingual-cased
+HUB_URL = f"https://huggingface.co/{C.TOKENIZER_REPO}"
+
+_TRUE = {"1", "ON", "YES", "TRUE"}
+# transformers' clean_up_tokenization, applied by the slow tokenizer's decode
+_CLEANUPS = (
+    (" .", "."),
+    (" ?", "?"),
+    (" !", "!"),
+    (" ,", ","),
+    (" ' ", "'"),
+    (" n't", "n't"),
+    (" 'm", "'m"),
+    (" 's", "'s"),
+    (" 've", "'ve"),
+    (" 're", "'re"),
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# BERT basic tokenization, exactly as transformers' slow BasicTokenizer (cased settings)
+# ---------------------------------------------------------------------------------------------
+
+
+def _is_whitespace(char: str) -> bool:
+    if char in (" ", "\t", "\n", "\r"):
+        return True
+    return unicodedata.category(char) == "Zs"
+
+
+def _is_control(char: str) -> bool:
+    if char in ("\t", "\n", "\r"):
+        return False
+    return unicodedata.category(char).startswith("C")
+
+
+def _is_punctuation(char: str) -> bool:
+    cp = ord(char)
+    # ASCII non-letters/digits count as punctuation even where Unicode says otherwise ("$", "^", "`").
+    if 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
+        return True
+    return unicodedata.category(char).startswith("P")
+
+
+def _is_chinese_char(cp: int) -> bool:
+    return (
+        0x4E00 <= cp <= 0x9FFF
+        or 0x3400 <= cp <= 0x4DBF
+        or 0x20000 <= cp <= 0x2A6DF
+        or 0x2A700 <= cp <= 0x2B73F
+        or 0x2B740 <= cp <= 0x2B81F
+        or 0x2B820 <= cp <= 0x2CEAF
+        or 0xF900 <= cp <= 0xFAFF
+        or 0x2F800 <= cp <= 0x2FA1F
+    )
+
+
+def basic_tokenize(text: str) -> list[str]:
+    """Split text into words and single punctuation marks the way BERT (cased) does before WordPiece."""
+    out: list[str] = []
+    for char in text:
+        cp = ord(char)
+        if cp == 0 or cp == 0xFFFD or _is_control(char):
+            continue
+        if _is_whitespace(char):
+            out.append(" ")
+        elif _is_chinese_char(cp):
+            out.extend((" ", char, " "))
+        else:
+            out.append(char)
+    text = unicodedata.normalize("NFC", "".join(out))
+    words: list[str] = []
+    for token in text.split():
+        current: list[str] = []
+        for char in token:
+            if _is_punctuation(char):
+                if current:
+                    words.append("".join(current))
+                    current = []
+                words.append(char)
+            else:
+                current.append(char)
+        if current:
+            words.append("".join(current))
+    return words
+
+
+# ---------------------------------------------------------------------------------------------
+# The tokenizer
+# ---------------------------------------------------------------------------------------------
+
+
+class BarkTokenizer:
+    """``bert-base-multilingual-cased`` tokenization as Bark uses it, from a vocabulary.
+
+    Build it with :func:`load_tokenizer`. Only the vocabulary is taken from the file; the
+    tokenization rules are always Bark's (cased BERT), so a ``vocab.txt`` and the matching
+    ``tokenizer.json`` give the same ids and the same :attr:`checksum`.
+    """
+
+    def __init__(
+        self,
+        vocab: Mapping[str, int],
+        *,
+        source: str,
+        special_tokens: Iterable[str] = SPECIAL_TOKENS,
+        unk_token: str = UNK_TOKEN,
+    ) -> None:
+        from tokenizers import Tokenizer
+        from tokenizers.models import WordPiece
+
+        if unk_token not in vocab:
+            raise CheckpointError(
+                f"The tokenizer vocabulary from {source} has no {unk_token} token, so it is not a BERT "
+                f"WordPiece vocabulary. Use the vocab.txt or tokenizer.json of {C.TOKENIZER_REPO}."
+            )
+        self._vocab: dict[str, int] = dict(vocab)
+        self.source = source
+        self.unk_token = unk_token
+        self.unk_id = self._vocab[unk_token]
+        self.special_tokens: tuple[str, ...] = tuple(t for t in special_tokens if t in self._vocab)
+        # Longest first, like the trie of transformers' slow tokenizer.
+        ordered = sorted(self.special_tokens, key=len, reverse=True)
+        self._special_re = re.compile("(" + "|".join(re.escape(t) for t in ordered) + ")") if ordered else None
+        self._id_to_token = {i: t for t, i in self._vocab.items()}
+        self._backend = Tokenizer(
+            WordPiece(
+                self._vocab,
+                unk_token=unk_token,
+                continuing_subword_prefix="##",
+                max_input_chars_per_word=MAX_INPUT_CHARS_PER_WORD,
+            )
+        )
+
+    # -- properties ---------------------------------------------------------------------------
+
+    @property
+    def vocab_size(self) -> int:
+        """Number of vocabulary entries (119,547 for ``bert-base-multilingual-cased``)."""
+        return len(self._vocab)
+
+    @property
+    def checksum(self) -> str:
+        """sha256 of the vocabulary written as ``vocab.txt`` (one token per line, ``\\n``-terminated).
+
+        For a ``vocab.txt`` in that standard layout this is the sha256 of the file itself; a
+        ``tokenizer.json`` holding the same vocabulary gives the same value, so provenance records
+        the vocabulary, not the file format it came in.
+        """
+        if not hasattr(self, "_checksum"):
+            ordered = sorted(self._vocab.items(), key=lambda kv: kv[1])
+            self._checksum = hashlib.sha256("".join(t + "\n" for t, _ in ordered).encode("utf-8")).hexdigest()
+        return self._checksum
+
+    def get_vocab(self) -> dict[str, int]:
+        return dict(self._vocab)
+
+    # -- encode / decode ----------------------------------------------------------------------
+
+    def tokenize(self, text: str) -> list[str]:
+        """WordPiece strings for ``text`` (handy to inspect why a prompt got ``[UNK]``)."""
+        return [self._id_to_token.get(i, self.unk_token) for i in self.encode(text)]
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids without ``[CLS]``/``[SEP]``: Bark's ``tokenizer.encode(text, add_special_tokens=False)``."""
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str, got {type(text).__name__}")
+        segments = self._special_re.split(text) if self._special_re is not None else [text]
+        ids: list[int] = []
+        for index, segment in enumerate(segments):
+            if index % 2 == 1:  # a special token matched by the split
+                ids.append(self._vocab[segment])
+                continue
+            words = basic_tokenize(segment)
+            if words:
+                ids.extend(self._backend.encode(words, is_pretokenized=True, add_special_tokens=False).ids)
+        return ids
+
+    def decode(
+        self, ids: Sequence[int], *, skip_special_tokens: bool = False, clean_up_tokenization_spaces: bool = True
+    ) -> str:
+        """Readable text for ids, as the slow BertTokenizer's ``decode``; not an exact inverse of encode."""
+        ids = [int(i) for i in ids]
+        if skip_special_tokens:  # by id, as transformers does: an unknown id still shows as [UNK]
+            special_ids = {self._vocab[t] for t in self.special_tokens}
+            ids = [i for i in ids if i not in special_ids]
+        tokens = [self._id_to_token.get(i, self.unk_token) for i in ids]
+        text = " ".join(tokens).replace(" ##", "").strip()
+        if clean_up_tokenization_spaces:
+            for before, after in _CLEANUPS:
+                text = text.replace(before, after)
+        return text
+
+    def __repr__(self) -> str:
+        return f"BarkTokenizer(source={self.source!r}, vocab_size={self.vocab_size})"
+
+    # -- construction from files --------------------------------------------------------------
+
+    @classmethod
+    def from_vocab_file(cls, path: str | os.PathLike, *, source: str | None = None) -> BarkTokenizer:
+        """Read a BERT ``vocab.txt`` the way transformers' ``load_vocab`` does (line number = id)."""
+        path = Path(path)
+        try:
+            with open(path, encoding="utf-8") as reader:
+                lines = reader.readlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CheckpointError(
+                f"Cannot read the tokenizer vocabulary {path} ({exc}). Point load_tokenizer() at an intact "
+                f"vocab.txt of {C.TOKENIZER_REPO}."
+            ) from exc
+        vocab: dict[str, int] = {}
+        for index, line in enumerate(lines):
+            vocab[line.rstrip("\n")] = index
+        return cls(vocab, source=source or str(path))
+
+    @classmethod
+    def from_tokenizer_json(cls, path: str | os.PathLike, *, source: str | None = None) -> BarkTokenizer:
+        """Take the WordPiece vocabulary out of a ``tokenizers`` ``tokenizer.json``."""
+        path = Path(path)
+        try:
+            data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise CheckpointError(
+                f"Cannot read the tokenizer file {path} ({exc}). Point load_tokenizer() at an intact "
+                f"tokenizer.json or vocab.txt of {C.TOKENIZER_REPO}."
+            ) from exc
+        model = data.get("model") if isinstance(data, dict) else None
+        if not isinstance(model, dict) or model.get("type") != "WordPiece" or not isinstance(model.get("vocab"), dict):
+            raise CheckpointError(
+                f"{path} is not a WordPiece tokenizer.json. Bark needs the tokenizer of {C.TOKENIZER_REPO}."
+            )
+        normalizer = data.get("normalizer") or {}
+        if isinstance(normalizer, dict) and normalizer.get("lowercase"):
+            raise CheckpointError(
+                f"{path} describes a lower-casing (uncased) tokenizer; Bark needs the cased {C.TOKENIZER_REPO}."
+            )
+        vocab = {str(k): int(v) for k, v in model["vocab"].items()}
+        specials = list(SPECIAL_TOKENS)
+        for added in data.get("added_tokens") or []:
+            if isinstance(added, dict) and added.get("special") and "content" in added:
+                vocab.setdefault(str(added["content"]), int(added["id"]))
+                if added["content"] not in specials:
+                    specials.append(str(added["content"]))
+        unk = str(model.get("unk_token") or UNK_TOKEN)
+        return cls(vocab, source=source or str(path), special_tokens=specials, unk_token=unk)
+
+
+def _from_file(path: Path, source: str | None = None) -> BarkTokenizer:
+    if path.suffix == ".json":
+        return BarkTokenizer.from_tokenizer_json(path, source=source)
+    return BarkTokenizer.from_vocab_file(path, source=source)
+
+
+def _hub_source(repo: str, filename: str, local_path: str) -> str:
+    """``repo@commit/filename`` when the cache path shows the commit, so provenance pins the revision."""
+    parts = Path(local_path).parts
+    if "snapshots" in parts:
+        i = len(parts) - 1 - parts[::-1].index("snapshots")
+        if i + 1 < len(parts):
+            return f"hf://{repo}@{parts[i + 1]}/{filename}"
+    return f"hf://{repo}/{filename}"
+
+
+def load_tokenizer(
+    source: str | os.PathLike | None = None,
+    *,
+    cache_dir: str | os.PathLike | None = None,
+    local_files_only: bool | None = None,
+) -> BarkTokenizer:
+    """Load Bark's tokenizer from the hub cache, a folder, or a file.
+
+    ``source=None`` fetches ``tokenizer.json`` (falling back to ``vocab.txt``) of
+    ``bert-base-multilingual-cased`` through ``huggingface_hub`` into its usual cache (or
+    ``cache_dir``); with ``local_files_only`` (default: the ``HF_HUB_OFFLINE`` environment variable)
+    only the cache is used. A folder must contain ``tokenizer.json`` or ``vocab.txt``; a file is
+    read as ``tokenizer.json`` when it ends in ``.json`` and as ``vocab.txt`` otherwise.
+
+    The result is not cached here: loading the real vocabulary takes a fraction of a second, and
+    the caller (the model registry) decides how long to keep it.
+    """
+    if source is not None:
+        path = Path(source).expanduser()
+        if path.is_dir():
+            for name in (TOKENIZER_FILE, VOCAB_FILE):
+                if (path / name).is_file():
+                    return _from_file(path / name)
+            raise CheckpointError(
+                f"The folder {path} has neither {TOKENIZER_FILE} nor {VOCAB_FILE}. Copy those files of "
+                f"{C.TOKENIZER_REPO} ({HUB_URL}) there, or pass the path of the file itself."
+            )
+        if path.is_file():
+            return _from_file(path)
+        raise CheckpointError(
+            f"No tokenizer file or folder at {path}. Pass a folder holding {TOKENIZER_FILE} or {VOCAB_FILE} of "
+            f"{C.TOKENIZER_REPO}, the path of one of those files, or source=None to use the Hugging Face hub cache."
+        )
+
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    if local_files_only is None:
+        local_files_only = os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in _TRUE
+    cache_only = bool(local_files_only)
+    problems: list[str] = []
+    last_exc: BaseException | None = None
+    for name in (TOKENIZER_FILE, VOCAB_FILE):
+        try:
+            local = hf_hub_download(
+                C.TOKENIZER_REPO,
+                name,
+                cache_dir=os.fspath(cache_dir) if cache_dir is not None else None,
+                local_files_only=cache_only,
+            )
+        except Exception as exc:  # not cached while offline, hub unreachable, file absent from the repo
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            problems.append(f"{name}: {type(exc).__name__}: {first_line}")
+            last_exc = exc
+            if isinstance(exc, LocalEntryNotFoundError):
+                # The hub did not answer (huggingface_hub already retried for ~20 s): look for the
+                # next file in the cache only instead of waiting through the retries again.
+                cache_only = True
+            continue
+        return _from_file(Path(local), source=_hub_source(C.TOKENIZER_REPO, name, local))
+    where = f"the cache {cache_dir}" if cache_dir is not None else "the Hugging Face hub cache"
+    mode = " (offline mode: HF_HUB_OFFLINE or local_files_only is set)" if local_files_only else ""
+    raise CheckpointError(
+        f"Could not get the Bark text tokenizer ({TOKENIZER_FILE} or {VOCAB_FILE} of {C.TOKENIZER_REPO}) from "
+        f"{HUB_URL} or {where}{mode}. Details: {'; '.join(problems)} Fix: download it once while online, or "
+        f"copy {VOCAB_FILE} from {HUB_URL}/resolve/main/{VOCAB_FILE} into a folder and call "
+        f"load_tokenizer(source='that/folder'); set HF_HUB_OFFLINE=1 to skip the network when working offline."
+    ) from last_exc
+
+
+# ---------------------------------------------------------------------------------------------
+# A tiny vocabulary for tests and tiny model sets
+# ---------------------------------------------------------------------------------------------
+
+_TINY_WORDS = """
+the be to of and a in that have I it for not on with he as you do at this but his by from they we say her
+she or an will my one all would there their what so up out if about who get which go me when make can
+like time no just him know take people into year your good some could them see other than then now look
+only come its over think also back after use two how our work first well way even new want because any
+these give day most us is are was were been has had did said does going done made here where why very
+much many more must should may might shall yes hello hi world okay oh ah um uh hmm well thank thanks please
+sorry love life man woman child home house music song sing sound voice speak talk word words name story
+today tomorrow night morning friend friends great little big old young long right left place thing things
+laughter laughs laugh sighs sigh gasps gasp clears throat hesitation pause whisper
+dog cat bird tree water fire city world country money car road sun moon star sky rain snow
+red blue green black white happy sad fun nice cool hot cold
+Hello Hi The It I'm You We They This What Yes No Oh Well So And But My Hey Okay
+""".split()
+
+_TINY_SUBWORDS = """
+s es ed ing er ers est ly ion ions tion tions ment ness able ful less al ive ous ity y n t re un
+'
+""".split()
+
+_TINY_EXTRA_CHARS = (
+    "áàâäãåéèêëíìîïóòôöõúùûüñçßœæøÁÀÂÄÉÈÊÍÓÔÖÚÜÑÇ"  # Latin accents
+    "¿¡«»“”‘’–—…♪♫€£¥°·"  # typographic and music marks
+    "你好世界中文我是的人们日本語学生大小水火山天地上下"  # CJK ideographs
+    "こんにちはありがとうカタナ"  # kana
+    "안녕하세요"  # hangul
+    "привет"  # cyrillic
+)
+
+
+def tiny_vocab_tokens() -> list[str]:
+    """The token list :func:`write_tiny_vocab` writes, in id order, laid out like the real vocabulary.
+
+    Ids 0..103 follow ``bert-base-multilingual-cased`` ([PAD]=0, [unused1..99], [UNK]=100, [CLS]=101,
+    [SEP]=102, [MASK]=103) so special ids agree with the real tokenizer; every printable ASCII
+    character exists alone and (letters/digits) as a ``##`` piece, so any ASCII text tokenizes
+    without [UNK]; other characters outside the list become [UNK].
+    """
+    tokens = ["[PAD]", *(f"[unused{i}]" for i in range(1, 100)), "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    seen = set(tokens)
+
+    def add(token: str) -> None:
+        if token and token not in seen:
+            seen.add(token)
+            tokens.append(token)
+
+    for cp in range(33, 127):
+        add(chr(cp))
+    for cp in range(33, 127):
+        if chr(cp).isalnum():
+            add("##" + chr(cp))
+    for word in _TINY_WORDS:
+        add(word)
+    for piece in _TINY_SUBWORDS:
+        add("##" + piece)
+    for char in _TINY_EXTRA_CHARS:
+        add(char)
+        if not _is_punctuation(char) and not _is_chinese_char(ord(char)):
+            add("##" + char)
+    assert len(tokens) < REAL_VOCAB_SIZE
+    return tokens
+
+
+def write_tiny_vocab(folder: str | os.PathLike) -> Path:
+    """Write a small ``vocab.txt`` plus a matching ``tokenizer.json`` into ``folder``; return the folder.
+
+    For tests and tiny model sets that must run without the hub. ``tokenizer.json`` is built by
+    ``tokenizers`` with the same pipeline as the hub's file for ``bert-base-multilingual-cased``,
+    so other tools (``transformers``' ``from_pretrained``) read the folder too.
+    """
+    from tokenizers import AddedToken, Tokenizer, decoders, normalizers, pre_tokenizers, processors
+    from tokenizers.models import WordPiece
+
+    folder = Path(folder)
+    tokens = tiny_vocab_tokens()
+    vocab = {t: i for i, t in enumerate(tokens)}
+    with atomic_write(folder / VOCAB_FILE) as fh:
+        fh.write("".join(t + "\n" for t in tokens).encode("utf-8"))
+
+    tok = Tokenizer(WordPiece(vocab, unk_token=UNK_TOKEN, max_input_chars_per_word=MAX_INPUT_CHARS_PER_WORD))
+    tok.normalizer = normalizers.BertNormalizer(
+        clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=False
+    )
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece(prefix="##")
+    tok.add_special_tokens(
+        [AddedToken(t, special=True, normalized=False) for t in ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")]
+    )
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS]:0 $A:0 [SEP]:0",
+        pair="[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],
+    )
+    with atomic_write(folder / TOKENIZER_FILE) as fh:
+        fh.write(tok.to_str(pretty=True).encode("utf-8"))
+    # As on the hub: tells transformers' from_pretrained that this vocabulary is cased.
+    with atomic_write(folder / "tokenizer_config.json") as fh:
+        fh.write(json.dumps({"do_lower_case": False, "tokenizer_class": "BertTokenizer"}).encode("utf-8"))
+    return folder
