@@ -21,7 +21,7 @@ import torch
 
 from . import constants as C
 from .artifacts import Audio, CoarseCodes, FineCodes, Provenance, SemanticTokens, expect_artifact
-from .errors import BadTextError
+from .errors import ArtifactError, BadTextError
 from .sampling import Seed, make_generator, sample
 from .voices import Voice
 
@@ -287,8 +287,8 @@ def generate_coarse(models: BarkModels, semantic: SemanticTokens, voice: Any = N
     """Semantic tokens -> the first two EnCodec codebooks (75 Hz)."""
     expect_artifact(semantic, SemanticTokens, "coarse")
     if semantic.n_frames == 0:
-        raise ValueError("The semantic artifact is empty (the model stopped at once); generate it again "
-                         "with another seed or a lower min_eos_p.")
+        raise ArtifactError("The semantic artifact is empty (the model stopped at once); generate it again "
+                            "with another seed or a higher min_eos_p.")
     voice = models.voice(voice)
     check_coarse_settings(max_coarse_history, sliding_window_len)
     with models.use("coarse") as loaded:
@@ -307,7 +307,7 @@ def generate_fine(models: BarkModels, coarse: CoarseCodes, voice: Any = None, *,
     """Coarse codes -> all eight codebooks; ``temp=None`` takes the most likely code everywhere."""
     expect_artifact(coarse, CoarseCodes, "fine")
     if coarse.n_frames == 0:
-        raise ValueError("The coarse artifact has no frames; nothing to refine.")
+        raise ArtifactError("The coarse artifact has no frames; nothing to refine. Generate coarse codes first.")
     voice = models.voice(voice)
     with models.use("fine") as loaded:
         gen, used_seed = make_generator(seed, _device_of(loaded.model))

@@ -38,7 +38,7 @@ transformers = pytest.importorskip("transformers")
 pytest.importorskip("safetensors")
 
 TOL = 1e-4
-TINY = dict(num_layers=2, num_heads=2, hidden_size=64, bias=False, block_size=64, dropout=0.0)
+TINY = dict(num_layers=2, num_heads=2, hidden_size=64, bias=False, block_size=1024, dropout=0.0)
 VOCAB = {"text": (C.TEXT_INPUT_VOCAB, C.TEXT_OUTPUT_VOCAB), "coarse": (C.COARSE_VOCAB, C.COARSE_VOCAB),
          "fine": (C.FINE_VOCAB, C.FINE_VOCAB)}
 HF_ATTR = {"text": "semantic", "coarse": "coarse_acoustics", "fine": "fine_acoustics"}
@@ -141,7 +141,7 @@ def _check_causal(ours, theirs, idx: torch.Tensor, n_prompt: int) -> float:
 def test_causal_stage_matches_transformers(bark, stage, layout):
     hf_model, dirs = bark
     ours, cfg, _ = _ours(dirs[layout], stage)
-    assert cfg == GPTConfig(block_size=64, input_vocab_size=VOCAB[stage][0], output_vocab_size=VOCAB[stage][1],
+    assert cfg == GPTConfig(block_size=1024, input_vocab_size=VOCAB[stage][0], output_vocab_size=VOCAB[stage][1],
                             n_layer=2, n_head=2, n_embd=64, dropout=0.0, bias=False)
     idx = torch.randint(0, cfg.input_vocab_size, (2, 24), generator=torch.Generator().manual_seed(2))
     worst = _check_causal(ours, getattr(hf_model, HF_ATTR[stage]), idx, n_prompt=9)
@@ -263,3 +263,15 @@ def test_hub_repo_from_cache_offline(bark, tmp_path, monkeypatch):
     assert config == snapshot / "config.json" and files == [snapshot / "model.safetensors"]
     cfg, sd, checksum = load_hf_stage(C.HUB_REPO_SMALL, "coarse", cache_dir=tmp_path)
     assert checksum == load_hf_stage(dirs["bin"], "coarse")[2]
+
+
+def test_pipeline_runs_on_a_transformers_format_folder(bark, tiny_dir):
+    """BarkModels detects the layout from config.json and the stages run on it."""
+    from bark_core import BarkModels, generate_coarse, generate_fine, generate_semantic
+
+    models = BarkModels(bark[1]["safetensors"], device="cpu", tokenizer=tiny_dir / "tokenizer")
+    sem = generate_semantic(models, "From a transformers folder.", seed=0, allow_early_stop=False,
+                            max_gen_duration_s=0.5)
+    fine = generate_fine(models, generate_coarse(models, sem, seed=0), seed=0)
+    assert len(sem.tokens) == 25 and fine.codes.shape[0] == 8
+    assert sem.provenance.model.endswith(":text") and len(sem.provenance.model_checksum) == 64

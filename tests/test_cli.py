@@ -1,0 +1,47 @@
+"""The command line writes audio from tiny local weights and reports errors in one line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import wave
+
+from bark_core import load_artifact, load_voice
+from bark_core.cli import main, say_main
+
+
+def test_bark_say_writes_a_wav_from_tiny_local_weights(tiny_dir, tmp_path, capsys):
+    out = tmp_path / "hello.wav"
+    code = say_main(["Hello there", "--models", str(tiny_dir), "--device", "cpu", "--seed", "1", "-o", str(out),
+                     "--voice", "v2/en_speaker_6", "--save-artifacts", str(tmp_path / "arts"),
+                     "--save-voice", str(tmp_path / "me.npz")])
+    assert code == 0
+    with wave.open(str(out)) as w:
+        assert (w.getnchannels(), w.getframerate()) == (1, 24000) and w.getnframes() > 0
+    err = capsys.readouterr().err
+    assert "UNTRAINED" in err and "semantic [" in err and "100.0%" in err
+    assert load_artifact(tmp_path / "arts" / "hello.coarse.npz").KIND == "coarse"
+    assert load_voice(str(tmp_path / "me.npz")).source["kind"] == "generated"
+    # refuses to overwrite unless asked
+    assert say_main(["Again", "--models", str(tiny_dir), "--device", "cpu", "-q", "-o", str(out)]) == 2
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_cli_errors_are_one_line_with_exit_code_2(tiny_dir, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "bark_core.cli", "say", "   ", "--models", str(tiny_dir),
+                           "-o", str(tmp_path / "x.wav"), "-q"], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: Text is empty")
+    assert "Traceback" not in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "bark_core.cli", "say", "hi", "--voice", "v2/en_speakr_6",
+                           "--models", str(tiny_dir), "-o", str(tmp_path / "x.wav"), "-q"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "Did you mean v2/en_speaker_6" in proc.stderr
+
+
+def test_tiny_models_and_voices_commands(tmp_path, capsys):
+    assert main(["tiny-models", str(tmp_path / "t")]) == 0
+    assert (tmp_path / "t" / "bark_models.json").is_file() and (tmp_path / "t" / "text.pt").is_file()
+    assert main(["voices"]) == 0
+    listing = capsys.readouterr().out
+    assert "English: v2/en_speaker_0" in listing and "announcer" in listing
