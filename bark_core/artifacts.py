@@ -138,8 +138,8 @@ class Artifact:
             "provenance": self.provenance.to_dict(),
         }
 
-    def save(self, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
-        """Write a ``.npz`` that numpy reads without pickle."""
+    def save(self, path: str | os.PathLike, *, overwrite: bool = True, meta: dict[str, Any] | None = None) -> Path:
+        """Write a ``.npz`` that numpy reads without pickle; ``meta`` adds entries to its JSON header."""
         path = Path(path)
         if path.suffix != ".npz":
             path = path.with_suffix(path.suffix + ".npz") if path.suffix else path.with_suffix(".npz")
@@ -149,6 +149,7 @@ class Artifact:
             "id": self.id,
             "provenance": self.provenance.to_dict(),
             "extra": _jsonable(self._extra_meta()),
+            **(meta or {}),
         }
         buf = io.BytesIO()
         np.savez(buf, **self._arrays(), **{_META_KEY: np.array(json.dumps(meta))})
@@ -279,6 +280,12 @@ class Audio(Artifact):
 ARTIFACT_TYPES: dict[str, type[Artifact]] = {
     cls.KIND: cls for cls in (SemanticTokens, CoarseCodes, FineCodes, Audio)
 }
+
+
+def read_meta(path: str | os.PathLike) -> dict[str, Any]:
+    """The JSON header of an artifact file (kind, id, provenance, and any extra entries)."""
+    with np.load(path, allow_pickle=False) as data:
+        return json.loads(str(data[_META_KEY]))
 
 
 def load_artifact(path: str | os.PathLike) -> Artifact:

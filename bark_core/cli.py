@@ -131,6 +131,19 @@ def _voices(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cache(args: argparse.Namespace) -> int:
+    import json
+
+    from .cache import StageCache
+
+    cache = StageCache(args.dir)
+    if args.action == "clear":
+        print(f"removed {cache.clear()} cached stage results from {cache.folder}")
+    else:
+        print(json.dumps(cache.info(), indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bark-core", description="Bark text-to-audio, stage by stage.")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -142,6 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("folder")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_tiny)
+    p = sub.add_parser("cache", help="show or clear the on-disk stage cache")
+    p.add_argument("action", choices=["info", "clear"])
+    p.add_argument("--dir", default=None, help="cache folder (default: ~/.cache/bark_core/stages)")
+    p.set_defaults(func=_cache)
     p = sub.add_parser("voices", help="list the built-in voice presets")
     p.set_defaults(func=_voices)
     try:

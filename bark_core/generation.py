@@ -239,6 +239,36 @@ def _voice_label(voice: Voice | None) -> str | None:
     return None if voice is None else voice.label
 
 
+def _device_class(models: BarkModels, stage: str) -> str:
+    return models.device_for(stage).split(":")[0]
+
+
+def _cached(models: BarkModels, stage: str, seed: Seed, parts: dict[str, Any], compute: Callable[[], Any],
+            parent: Any = None) -> Any:
+    """Serve a stage from ``models.cache`` when its key is known, else compute and store it."""
+    from .cache import cache_key, seed_part
+
+    cache = models.cache
+    if cache is None:
+        return compute()
+    cacheable, seed_value = seed_part(cache, seed)
+    if not cacheable:
+        return compute()
+    key = cache_key(stage, seed=seed_value, **parts)
+    hit = cache.get(key, stage)
+    if hit is not None:
+        if parent is not None:
+            hit.parent = parent
+        return hit
+    art = compute()
+    cache.put(key, art)
+    return art
+
+
+def _voice_part(voice: Voice | None) -> str | None:
+    return None if voice is None else f"{voice.label}:{voice.id}"
+
+
 def generate_semantic(models: BarkModels, text: str, voice: Any = None, *, temp: float | None = 0.7,
                       top_k: int | None = None, top_p: float | None = None, min_eos_p: float | None = 0.2,
                       max_gen_duration_s: float | None = None, allow_early_stop: bool = True, seed: Seed = None,
@@ -252,21 +282,26 @@ def generate_semantic(models: BarkModels, text: str, voice: Any = None, *, temp:
                f"{C.TEXT_WINDOW}-token window. Split it into sentences or use long-form generation.")
         log.warning(msg)
         warnings.warn(msg, TextTruncatedWarning, stacklevel=2)
-    with models.use("text") as loaded:
-        gen, used_seed = make_generator(seed, _device_of(loaded.model))
-        tokens = semantic_tokens(loaded.model, ids, None if voice is None else voice.semantic, generator=gen,
-                                 temp=temp, top_k=top_k, top_p=top_p, min_eos_p=min_eos_p,
-                                 max_gen_duration_s=max_gen_duration_s, allow_early_stop=allow_early_stop,
-                                 progress=progress)
-        settings = dict(temp=temp, top_k=top_k, top_p=top_p, min_eos_p=min_eos_p,
-                        max_gen_duration_s=max_gen_duration_s, allow_early_stop=allow_early_stop,
-                        text=text, text_sha256=hashlib.sha256(text.encode()).hexdigest(),
-                        text_tokens=int(len(ids)), text_truncated_pct=cut, tokenizer=models.tokenizer.source,
-                        **_settings_dtype(loaded.model))
-        prov = Provenance(stage="semantic", model=loaded.model_id, model_checksum=loaded.checksum,
-                          settings=settings, seed=used_seed, voice=_voice_label(voice),
-                          extra={"untrained": loaded.untrained})
-    return SemanticTokens(tokens=tokens, provenance=prov)
+    settings = dict(temp=temp, top_k=top_k, top_p=top_p, min_eos_p=min_eos_p,
+                    max_gen_duration_s=max_gen_duration_s, allow_early_stop=allow_early_stop)
+
+    def compute() -> SemanticTokens:
+        with models.use("text") as loaded:
+            gen, used_seed = make_generator(seed, _device_of(loaded.model))
+            tokens = semantic_tokens(loaded.model, ids, None if voice is None else voice.semantic, generator=gen,
+                                     progress=progress, **settings)
+            recorded = {**settings, "text": text, "text_sha256": hashlib.sha256(text.encode()).hexdigest(),
+                        "text_tokens": int(len(ids)), "text_truncated_pct": cut, "tokenizer": models.tokenizer.source,
+                        **_settings_dtype(loaded.model)}
+            prov = Provenance(stage="semantic", model=loaded.model_id, model_checksum=loaded.checksum,
+                              settings=recorded, seed=used_seed, voice=_voice_label(voice),
+                              extra={"untrained": loaded.untrained})
+        return SemanticTokens(tokens=tokens, provenance=prov)
+
+    parts = dict(text=text, voice=_voice_part(voice), model=models.fingerprint("text"),
+                 tokenizer=models.tokenizer.checksum, settings=settings, dtype=str(models.dtype_for("text")),
+                 device=_device_class(models, "text"))
+    return _cached(models, "semantic", seed, parts, compute)
 
 
 def _child(parent: Any, stage: str, loaded: Any, settings: dict, seed: int | None, voice: Voice | None,
@@ -291,15 +326,19 @@ def generate_coarse(models: BarkModels, semantic: SemanticTokens, voice: Any = N
                             "with another seed or a higher min_eos_p.")
     voice = models.voice(voice)
     check_coarse_settings(max_coarse_history, sliding_window_len)
-    with models.use("coarse") as loaded:
-        gen, used_seed = make_generator(seed, _device_of(loaded.model))
-        codes = coarse_tokens(loaded.model, semantic.tokens, voice, generator=gen, temp=temp, top_k=top_k,
-                              top_p=top_p, max_coarse_history=max_coarse_history,
-                              sliding_window_len=sliding_window_len, progress=progress)
-        settings = dict(temp=temp, top_k=top_k, top_p=top_p, max_coarse_history=max_coarse_history,
-                        sliding_window_len=sliding_window_len)
-        prov = _child(semantic, "coarse", loaded, settings, used_seed, voice, loaded.model)
-    return CoarseCodes(codes=codes, provenance=prov, parent=semantic)
+    settings = dict(temp=temp, top_k=top_k, top_p=top_p, max_coarse_history=max_coarse_history,
+                    sliding_window_len=sliding_window_len)
+
+    def compute() -> CoarseCodes:
+        with models.use("coarse") as loaded:
+            gen, used_seed = make_generator(seed, _device_of(loaded.model))
+            codes = coarse_tokens(loaded.model, semantic.tokens, voice, generator=gen, progress=progress, **settings)
+            prov = _child(semantic, "coarse", loaded, settings, used_seed, voice, loaded.model)
+        return CoarseCodes(codes=codes, provenance=prov, parent=semantic)
+
+    parts = dict(input=semantic.id, voice=_voice_part(voice), model=models.fingerprint("coarse"), settings=settings,
+                 dtype=str(models.dtype_for("coarse")), device=_device_class(models, "coarse"))
+    return _cached(models, "coarse", seed, parts, compute, parent=semantic)
 
 
 def generate_fine(models: BarkModels, coarse: CoarseCodes, voice: Any = None, *, temp: float | None = 0.5,
@@ -309,11 +348,17 @@ def generate_fine(models: BarkModels, coarse: CoarseCodes, voice: Any = None, *,
     if coarse.n_frames == 0:
         raise ArtifactError("The coarse artifact has no frames; nothing to refine. Generate coarse codes first.")
     voice = models.voice(voice)
-    with models.use("fine") as loaded:
-        gen, used_seed = make_generator(seed, _device_of(loaded.model))
-        codes = fine_tokens(loaded.model, coarse.codes, voice, generator=gen, temp=temp, progress=progress)
-        prov = _child(coarse, "fine", loaded, {"temp": temp}, used_seed, voice, loaded.model)
-    return FineCodes(codes=codes, provenance=prov, parent=coarse)
+
+    def compute() -> FineCodes:
+        with models.use("fine") as loaded:
+            gen, used_seed = make_generator(seed, _device_of(loaded.model))
+            codes = fine_tokens(loaded.model, coarse.codes, voice, generator=gen, temp=temp, progress=progress)
+            prov = _child(coarse, "fine", loaded, {"temp": temp}, used_seed, voice, loaded.model)
+        return FineCodes(codes=codes, provenance=prov, parent=coarse)
+
+    parts = dict(input=coarse.id, voice=_voice_part(voice), model=models.fingerprint("fine"), temp=temp,
+                 dtype=str(models.dtype_for("fine")), device=_device_class(models, "fine"))
+    return _cached(models, "fine", seed, parts, compute, parent=coarse)
 
 
 def decode(models: BarkModels, fine: FineCodes) -> Audio:
@@ -321,10 +366,16 @@ def decode(models: BarkModels, fine: FineCodes) -> Audio:
     from . import codec
 
     expect_artifact(fine, FineCodes, "decode")
-    with models.use("codec") as codec_model:
-        audio = codec.decode(fine, codec_model)
-    audio.provenance = dataclasses.replace(audio.provenance, extra={"untrained": models.untrained})
-    return audio
+
+    def compute() -> Audio:
+        with models.use("codec") as codec_model:
+            audio = codec.decode(fine, codec_model)
+        audio.provenance = dataclasses.replace(audio.provenance, extra={"untrained": models.untrained})
+        return audio
+
+    # decoding is deterministic: always cacheable
+    parts = dict(input=fine.id, model=models.fingerprint("codec"), device=_device_class(models, "codec"))
+    return _cached(models, "decode", 0, parts, compute, parent=fine)
 
 
 def expected_samples(n_frames: int) -> int:

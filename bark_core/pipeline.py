@@ -73,7 +73,7 @@ class BarkModels:
                  device: str | Mapping[str, str] | None = None, dtype: Any = None, offload: bool = False,
                  cache_dir: str | os.PathLike | None = None, local_files_only: bool | None = None,
                  presets_dir: str | os.PathLike | None = None, codec_checkpoint: str | os.PathLike | None = None,
-                 tokenizer: str | os.PathLike | None = None):
+                 tokenizer: str | os.PathLike | None = None, cache: Any = None):
         self.source = os.fspath(models)
         self.size = size
         self.offload = offload
@@ -82,6 +82,12 @@ class BarkModels:
         self._device = device
         self._dtype = dtype
         self._loaded: dict[str, LoadedModel] = {}
+        self._fingerprints: dict[str, str] = {}
+        if cache is True:
+            from .cache import StageCache
+
+            cache = StageCache()
+        self.cache = cache or None
         self._codec: Any = None
         self._tokenizer: Any = None
         self.folder: Path | None = None
@@ -125,6 +131,33 @@ class BarkModels:
 
     def size_for(self, stage: str) -> str:
         return _per_stage(self.size, stage, "large")
+
+    def _stage_files(self, stage: str) -> list[Path]:
+        """The files a stage's weights come from, found without loading them."""
+        if self.folder is not None and (self.folder / "config.json").is_file() or (
+                self.folder is None and self.source != "suno"):
+            from .hf_format import resolve_hf_files
+
+            config, weights = resolve_hf_files(self.folder or self.source, cache_dir=self.cache_dir,
+                                               local_files_only=self.local_files_only)
+            return [config, *weights]
+        name = self.manifest.get("files", {}).get(stage) or suno_filename(stage, self.size_for(stage))
+        if self.folder is not None:
+            return [self.folder / name]
+        return [hub_file(C.HUB_REPO, name, cache_dir=self.cache_dir, local_files_only=self.local_files_only)]
+
+    def fingerprint(self, stage: str) -> str:
+        """Identity of a stage's weights (text/coarse/fine/codec) for cache keys, without loading them."""
+        if stage not in self._fingerprints:
+            from .checkpoints import file_fingerprint
+
+            if stage == "codec":
+                files = [Path(self.codec_checkpoint)] if self.codec_checkpoint else []
+                parts = [file_fingerprint(f) for f in files] or [f"pretrained:{C.ENCODEC_CHECKPOINT_NAME}"]
+            else:
+                parts = [stage, *(file_fingerprint(f) for f in self._stage_files(stage))]
+            self._fingerprints[stage] = "|".join(parts)
+        return self._fingerprints[stage]
 
     def _load(self, stage: str) -> LoadedModel:
         device = "cpu" if self.offload else self.device_for(stage)
