@@ -109,7 +109,8 @@ class SelfAttention(nn.Module):
         self.n_embd = config.n_embd
         self.causal = causal
 
-    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0,
+                pad: torch.Tensor | None = None) -> torch.Tensor:
         B, T, Cn = x.shape
         q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
         hd = Cn // self.n_head
@@ -120,7 +121,9 @@ class SelfAttention(nn.Module):
         if cache is not None:
             past = cache.length
             k, v = cache.update(layer, k, v)
-        if not self.causal:
+        if pad is not None:  # batch of left-padded rows: hide each row's padding from every query
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=padded_causal_mask(pad, past, T, x.device))
+        elif not self.causal:
             y = F.scaled_dot_product_attention(q, k, v)
         elif past == 0:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
@@ -132,6 +135,18 @@ class SelfAttention(nn.Module):
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         y = y.transpose(1, 2).contiguous().view(B, T, Cn)
         return self.c_proj(y)
+
+
+def padded_causal_mask(pad: torch.Tensor, past: int, T: int, device: torch.device) -> torch.Tensor:
+    """(B, 1, T, past+T) mask: causal, minus the first ``pad[b]`` keys of row b.
+
+    A padding query still sees itself, so its softmax is defined; its output is never used.
+    """
+    q_pos = torch.arange(past, past + T, device=device)[:, None]
+    k_pos = torch.arange(past + T, device=device)[None, :]
+    causal = k_pos <= q_pos
+    real = k_pos[None] >= pad.to(device)[:, None, None]
+    return ((causal[None] & real) | (k_pos == q_pos)[None])[:, None]
 
 
 class MLP(nn.Module):
@@ -155,8 +170,9 @@ class Block(nn.Module):
         self.ln_2 = LayerNorm(config.n_embd, ln_bias)
         self.mlp = MLP(config)
 
-    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x), cache, layer)
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0,
+                pad: torch.Tensor | None = None) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), cache, layer, pad)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -194,17 +210,24 @@ class GPT(nn.Module):
         return torch.cat([wte(idx[:, :w]) + wte(idx[:, w:2 * w]), wte(idx[:, 2 * w:])], dim=1)
 
     def forward(self, idx: torch.Tensor, cache: KVCache | None = None, merge_context: bool = False,
-                all_logits: bool = False) -> torch.Tensor:
-        """Logits for the last position (or all, with ``all_logits``); appends to ``cache`` if given."""
+                all_logits: bool = False, pad: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits for the last position (or all, with ``all_logits``); appends to ``cache`` if given.
+
+        ``pad`` (batch,) counts left-padding slots per row: those rows' positions start after their
+        padding, and no query attends to it, so a padded row computes what it would alone.
+        """
         past = cache.length if cache is not None else 0
         tok = self.embed(idx, merge_context and past == 0)
         t = tok.shape[1]
         if past + t > self.config.block_size:
             raise ValueError(f"Sequence of {past + t} positions exceeds block size {self.config.block_size}.")
         pos = torch.arange(past, past + t, device=idx.device)
-        x = tok + self.transformer.wpe(pos)[None]
+        if pad is None:
+            x = tok + self.transformer.wpe(pos)[None]
+        else:
+            x = tok + self.transformer.wpe((pos[None] - pad.to(idx.device)[:, None]).clamp(min=0))
         for i, block in enumerate(self.transformer.h):
-            x = block(x, cache, i)
+            x = block(x, cache, i, pad)
         if cache is not None:
             cache.length += t
         x = self.transformer.ln_f(x)

@@ -58,9 +58,14 @@ class Voice:
     source: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.semantic = _check("semantic_prompt", self.name, self.semantic, 1, None, C.SEMANTIC_VOCAB_SIZE)
+        if self.partial:  # a voice from reference audio: EnCodec gives codes, no semantic tokens
+            self.semantic = np.zeros(0, dtype=np.int64)
+        else:
+            self.semantic = _check("semantic_prompt", self.name, self.semantic, 1, None, C.SEMANTIC_VOCAB_SIZE)
         self.coarse = _check("coarse_prompt", self.name, self.coarse, 2, C.N_COARSE_CODEBOOKS, C.CODEBOOK_SIZE)
         self.fine = _check("fine_prompt", self.name, self.fine, 2, C.N_FINE_CODEBOOKS, C.CODEBOOK_SIZE)
+        if self.partial:
+            return
         want = round(C.SEMANTIC_TO_COARSE_RATIO / C.N_COARSE_CODEBOOKS, 1)
         got = round(self.coarse.shape[1] / len(self.semantic), 1)
         if got != want:  # the coarse stage's history alignment assumes this ratio
@@ -69,6 +74,11 @@ class Voice:
                 f"semantic tokens (ratio {got}); Bark voices need a ratio of {want} (75 Hz / 49.9 Hz). "
                 "Build voices from one generation, or slice semantic and coarse over the same time range."
             )
+
+    @property
+    def partial(self) -> bool:
+        """True for voices from reference audio whose semantic prompt is left empty (partial cloning)."""
+        return self.source.get("kind") == "audio" and np.asarray(self.semantic).size == 0
 
     @property
     def id(self) -> str:
@@ -218,13 +228,49 @@ def load_voice(spec: Any, *, presets_dir: str | os.PathLike | None = None,
     return _fetch_preset(name, cache_dir, local_files_only)
 
 
-def voice_from_artifacts(semantic: Any, coarse: Any, fine: Any, *, name: str = "take") -> Voice:
-    """A voice from one generation (Suno's ``output_full``), remembering which take it came from."""
+def voice_from_artifacts(semantic: Any, coarse: Any, fine: Any, *, name: str = "take",
+                         start_s: float | None = None, end_s: float | None = None) -> Voice:
+    """A voice from one generation (Suno's ``output_full``), optionally from a time range of it.
+
+    Slicing cuts all three arrays over the same seconds at their own rates, which keeps the
+    coarse/semantic ratio Bark expects.
+    """
     from .artifacts import CoarseCodes, FineCodes, SemanticTokens, expect_artifact
+    from .edit import slice_artifact
 
     expect_artifact(semantic, SemanticTokens, "voice")
     expect_artifact(coarse, CoarseCodes, "voice")
     expect_artifact(fine, FineCodes, "voice")
-    source = {"kind": "generated", "semantic": semantic.id, "coarse": coarse.id, "fine": fine.id,
-              "lineage": list(fine.lineage_ids()), "seed": fine.provenance.seed}
+    source: dict[str, Any] = {"kind": "generated", "semantic": semantic.id, "coarse": coarse.id, "fine": fine.id,
+                              "lineage": list(fine.lineage_ids()), "seed": fine.provenance.seed}
+    if start_s is not None or end_s is not None:
+        lo = 0.0 if start_s is None else start_s
+        semantic, coarse, fine = (slice_artifact(a, lo, end_s) for a in (semantic, coarse, fine))
+        source["range_s"] = [lo, end_s]
     return Voice(semantic=semantic.tokens, coarse=coarse.codes, fine=fine.codes, name=name, source=source)
+
+
+def voice_from_audio(models: Any, audio: Any, *, rights: Any, semantic: Any = None, name: str = "reference",
+                     sample_rate: int | None = None, max_seconds: float = 10.0) -> Voice:
+    """Partial voice cloning: EnCodec codes of a user's recording as coarse/fine prompts.
+
+    Bark has no public audio->semantic model, so the semantic prompt stays empty unless you supply
+    one; the voice then steers timbre and recording conditions more than speaking style. A rights
+    record (who consented to what, when) is required and travels with the voice into every label.
+    """
+    from . import codec
+    from .artifacts import SemanticTokens
+    from .rights import require_rights_for_audio_voice
+
+    record = require_rights_for_audio_voice(rights)
+    with models.use("codec") as codec_model:
+        fine = codec.encode(audio, codec_model, sample_rate=sample_rate)
+    n = min(fine.n_frames, int(max_seconds * C.COARSE_RATE_HZ))
+    codes = fine.codes[:, -n:]
+    sem = np.zeros(0, dtype=np.int64)
+    if semantic is not None:
+        sem = semantic.tokens if isinstance(semantic, SemanticTokens) else np.asarray(semantic)
+    source: dict[str, Any] = {"kind": "audio", "rights": record.to_dict(), "encoded_from": fine.provenance.parent,
+                              "seconds": round(n / C.COARSE_RATE_HZ, 3)}
+    source["semantic_supplied"] = bool(sem.size)
+    return Voice(semantic=sem, coarse=codes[:2], fine=codes, name=name, source=source)

@@ -1,0 +1,89 @@
+"""Cut and join artifacts on the time axis, each at its own frame rate.
+
+Semantic tokens run at 49.9 Hz, coarse and fine codes at 75 Hz and audio at its sample rate, so a
+time range means a different number of frames per kind; these helpers do that arithmetic once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from . import constants as C
+from .artifacts import Artifact, Audio, CoarseCodes, FineCodes, Provenance, SemanticTokens
+from .errors import ArtifactError
+
+
+def frame_rate(art: Artifact) -> float:
+    """Frames per second of an artifact's time axis."""
+    if isinstance(art, SemanticTokens):
+        return C.SEMANTIC_RATE_HZ
+    if isinstance(art, (CoarseCodes, FineCodes)):
+        return float(C.COARSE_RATE_HZ)
+    if isinstance(art, Audio):
+        return float(art.sample_rate)
+    raise ArtifactError(f"{type(art).__name__} has no time axis to cut or join.")
+
+
+def _data(art: Artifact) -> np.ndarray:
+    return getattr(art, art._ARRAYS[0])
+
+
+def _rebuild(template: Artifact, data: np.ndarray, prov: Provenance, parent: Artifact) -> Artifact:
+    kwargs: dict[str, Any] = {template._ARRAYS[0]: data, "provenance": prov, "parent": parent}
+    if isinstance(template, Audio):
+        kwargs["sample_rate"] = template.sample_rate
+    return type(template)(**kwargs)
+
+
+def slice_artifact(art: Artifact, start_s: float = 0.0, end_s: float | None = None) -> Artifact:
+    """The part of ``art`` between two times in seconds (``end_s`` None: to the end)."""
+    rate = frame_rate(art)
+    data = _data(art)
+    n = data.shape[-1]
+    start = int(round(max(0.0, start_s) * rate))
+    end = n if end_s is None else int(round(end_s * rate))
+    end = min(end, n)
+    if end_s is not None and end_s <= start_s or start >= end:
+        raise ArtifactError(f"The time range {start_s}..{end_s} s is empty for a {art.KIND} artifact of "
+                            f"{art.duration_s:.2f} s. Pick a start before the end, inside the take.")
+    prov = Provenance(stage="edit", settings={"op": "slice", "start_s": start_s, "end_s": end_s,
+                                              "frames": [start, end]},
+                      seed=art.provenance.seed, voice=art.provenance.voice, parent=art.id,
+                      lineage=art.lineage_ids(), extra={"untrained": art.provenance.extra.get("untrained", False)})
+    return _rebuild(art, data[..., start:end], prov, art)
+
+
+def concat(parts: Sequence[Artifact], gap_s: float = 0.0) -> Artifact:
+    """Join artifacts of one kind end to end; audio may have silent gaps of ``gap_s`` seconds between parts.
+
+    Token artifacts cannot hold silence (there is no silent token), so gaps are for audio only.
+    """
+    if not parts:
+        raise ArtifactError("Nothing to join: pass at least one artifact.")
+    first = parts[0]
+    kinds = {p.KIND for p in parts}
+    if len(kinds) != 1:
+        raise ArtifactError(f"Only artifacts of one kind can be joined, got {sorted(kinds)}.")
+    if gap_s < 0:
+        raise ArtifactError(f"gap_s must be >= 0, got {gap_s}.")
+    if gap_s and not isinstance(first, Audio):
+        raise ArtifactError("Gaps are only possible between audio artifacts; decode the parts first, or use gap_s=0.")
+    if isinstance(first, Audio) and len({p.sample_rate for p in parts}) != 1:
+        raise ArtifactError("Audio parts have different sample rates; resample them to one rate first.")
+    pieces: list[np.ndarray] = []
+    gap = None
+    if isinstance(first, Audio):
+        gap = np.zeros(int(round(gap_s * first.sample_rate)), dtype=np.float32)
+    for i, part in enumerate(parts):
+        if i and gap is not None and gap.size:
+            pieces.append(gap)
+        pieces.append(_data(part))
+    data = np.concatenate(pieces, axis=-1)
+    prov = Provenance(stage="edit", settings={"op": "concat", "gap_s": gap_s, "parts": [p.id for p in parts]},
+                      seed=first.provenance.seed, voice=first.provenance.voice, parent=first.id,
+                      lineage=first.lineage_ids(),
+                      extra={"untrained": any(p.provenance.extra.get("untrained", False) for p in parts)})
+    return _rebuild(first, data, prov, first)
