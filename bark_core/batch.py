@@ -99,7 +99,8 @@ def coarse_tokens_batch(model: torch.nn.Module, semantics: Sequence[np.ndarray],
     B = len(semantics)
     hists = [coarse_history(v, max_coarse_history) for v in voices]
     n_steps = [coarse_steps(len(s)) for s in semantics]
-    x_sem = [torch.from_numpy(np.hstack([h[0], s]).astype(np.int64)).to(device) for h, s in zip(hists, semantics, strict=True)]
+    x_sem = [torch.from_numpy(np.hstack([h[0], s]).astype(np.int64)).to(device)
+             for h, s in zip(hists, semantics, strict=True)]
     x_coarse = [torch.from_numpy(h[1]).to(device) for h in hists]
     base = [len(h[0]) for h in hists]
     generated: list[list[int]] = [[] for _ in range(B)]

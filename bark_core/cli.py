@@ -79,7 +79,7 @@ def _say(args: argparse.Namespace) -> int:
     finally:
         if bar:
             bar.close()
-    written = _write_audio(take.audio, out, args)
+    written = _write_audio(take.audio, out, args, **take.label_meta(seed=args.seed))
     if args.save_artifacts:
         folder = Path(args.save_artifacts)
         for art in (take.semantic, take.coarse, take.fine):
@@ -90,13 +90,13 @@ def _say(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_audio(audio: Any, out: Path, args: argparse.Namespace) -> Path:
-    """Every file the CLI writes goes through the label stage when it is available."""
-    try:
-        from .export import export_audio
-    except ImportError:
-        return audio.save_wav(out, overwrite=args.overwrite)
-    return export_audio(audio, out, overwrite=args.overwrite)
+def _write_audio(audio: Any, out: Path, args: argparse.Namespace, **meta: Any) -> Path:
+    """Every file the CLI writes goes through the label stage (watermark + provenance tags)."""
+    from .export import export_audio
+
+    if args.no_label:
+        return export_audio(audio, out, overwrite=args.overwrite, label=False)
+    return export_audio(audio, out, overwrite=args.overwrite, **meta)
 
 
 def _say_parser(p: argparse.ArgumentParser) -> None:
@@ -111,6 +111,9 @@ def _say_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--save-artifacts", metavar="DIR", help="also save semantic/coarse/fine artifacts (.npz) here")
     p.add_argument("--save-voice", metavar="NPZ", help="also save this take as a voice file")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.add_argument("--no-label", action="store_true",
+                   help="skip the synthetic-audio label (watermark + metadata); logged as a warning. "
+                        "Public use of generated audio should carry the label.")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _add_model_args(p)
 
@@ -161,12 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cache)
     p = sub.add_parser("voices", help="list the built-in voice presets")
     p.set_defaults(func=_voices)
-    try:
-        from .label_cli import add_label_commands
-    except ImportError:
-        pass
-    else:
-        add_label_commands(sub)
+    from .label_cli import add_label_commands
+
+    add_label_commands(sub)
     return parser
 
 

@@ -262,6 +262,15 @@ class Take:
     fine: FineCodes
     audio: Audio
 
+    def label_meta(self, seed: int | None = None) -> dict[str, Any]:
+        """What the label stage should record for this take: text, models of every stage, voice, seed."""
+        arts = (self.semantic, self.coarse, self.fine, self.audio)
+        stages = zip(("text", "coarse", "fine", "codec"), arts, strict=True)
+        return {"text": self.semantic.provenance.settings.get("text", ""),
+                "model": ", ".join(f"{k}={a.provenance.model}" for k, a in stages),
+                "voice": self.semantic.provenance.voice or "none",
+                "seed": seed if seed is not None else self.semantic.provenance.seed}
+
     def voice(self, name: str = "take") -> Voice:
         """This take as a voice for the next clip (keeps one speaker across clips)."""
         from .voices import voice_from_artifacts

@@ -45,3 +45,19 @@ def test_tiny_models_and_voices_commands(tmp_path, capsys):
     assert main(["voices"]) == 0
     listing = capsys.readouterr().out
     assert "English: v2/en_speaker_0" in listing and "announcer" in listing
+
+
+def test_cli_output_is_labelled_and_watermarked(tiny_dir, tmp_path):
+    from bark_core.label import read_label
+    from bark_core.watermark import detect
+
+    out = tmp_path / "take.flac"
+    assert say_main(["Label me", "--models", str(tiny_dir), "--device", "cpu", "--seed", "4", "-q",
+                     "-o", str(out)]) == 0
+    tags = read_label(out)
+    assert tags["AI_GENERATED"] is True and tags["seed"] == 4 and "coarse=" in tags["model"]
+    assert detect(str(out)).detected
+    raw = tmp_path / "raw.wav"
+    assert say_main(["No label", "--models", str(tiny_dir), "--device", "cpu", "-q", "--no-label",
+                     "-o", str(raw)]) == 0
+    assert read_label(raw) is None and not detect(str(raw)).detected

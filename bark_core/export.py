@@ -1,0 +1,208 @@
+"""Saving Audio artifacts as WAV, FLAC, MP3 or OGG, always through the label stage.
+
+Export is the only door through which audio leaves bark_core as a media file, so it is where the
+watermark and the AI-generated metadata are applied. ``label=False`` exists for debugging and
+research (e.g. measuring the codec without the mark); it is logged as a warning every time.
+Files are written to a temporary name in the target folder and renamed into place, so a crash or a
+full disk never leaves half a file under the final name, and an existing file is kept unless
+``overwrite=True``.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .artifacts import Audio, Provenance, expect_artifact
+from .audio_io import require_tool, resample
+from .errors import OutputPathError
+from .fileio import atomic_write
+from .label import LabelError, build_metadata, id3v2_tag, metadata_tags, pcm16, strip_id3v2, wav_bytes
+from .label import label as label_audio
+from .watermark import DEFAULT_STRENGTH_DB
+
+logger = logging.getLogger("bark_core.export")
+
+FORMATS = ("wav", "flac", "mp3", "ogg")
+MP3_RATES = (8_000, 11_025, 12_000, 16_000, 22_050, 24_000, 32_000, 44_100, 48_000)
+DEFAULT_BITRATES = {"mp3": "128k"}
+DEFAULT_PEAK_DBFS = -1.0
+DEFAULT_RMS_DBFS = -20.0
+_CODECS = {"flac": "flac", "mp3": "libmp3lame", "ogg": "libvorbis"}
+
+
+def _format_for(path: Path, fmt: str | None) -> str:
+    if fmt is None:
+        fmt = path.suffix.lower().lstrip(".")
+        if fmt == "oga":
+            fmt = "ogg"
+        if fmt not in FORMATS:
+            raise OutputPathError(
+                f"Cannot tell the format of {path.name} from its extension; name it .wav, .flac, .mp3 or .ogg, "
+                "or pass format=."
+            )
+        return fmt
+    fmt = fmt.lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise OutputPathError(f"Unknown export format {fmt!r}; use one of {', '.join(FORMATS)}.")
+    return fmt
+
+
+def normalize_samples(samples: np.ndarray, mode: str | None, target_db: float | None = None) -> np.ndarray:
+    """Peak or RMS normalisation; an RMS target never pushes the peak above -0.1 dBFS."""
+    x = np.asarray(samples, dtype=np.float64)
+    if mode is None or mode == "none":
+        return x
+    if mode not in ("peak", "rms"):
+        raise OutputPathError(f"normalize must be 'peak', 'rms' or None, got {mode!r}.")
+    if target_db is not None and float(target_db) > 0.0:
+        raise OutputPathError(f"target_db={target_db} is above 0 dBFS and would clip; use a negative value.")
+    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    if peak == 0.0:
+        return x
+    if mode == "peak":
+        target = DEFAULT_PEAK_DBFS if target_db is None else float(target_db)
+        gain = 10.0 ** (target / 20.0) / peak
+    else:
+        target = DEFAULT_RMS_DBFS if target_db is None else float(target_db)
+        rms = math.sqrt(float(np.mean(x * x)))
+        gain = 10.0 ** (target / 20.0) / rms
+        limit = 10.0 ** (-0.1 / 20.0) / peak
+        if gain > limit:
+            logger.warning(
+                "RMS target %.1f dBFS would clip (peak %.1f dBFS); gain limited to keep the peak at -0.1 dBFS.",
+                target,
+                20.0 * math.log10(peak * gain),
+            )
+            gain = limit
+    return x * gain
+
+
+def export_audio(
+    audio: Audio,
+    path: str | os.PathLike,
+    *,
+    format: str | None = None,
+    sample_rate: int | None = None,
+    normalize: str | None = None,
+    target_db: float | None = None,
+    bitrate: str | None = None,
+    overwrite: bool = False,
+    label: bool = True,
+    key: str | bytes | None = None,
+    strength_db: float = DEFAULT_STRENGTH_DB,
+    include_text: bool = False,
+    **meta: Any,
+) -> Path:
+    """Write ``audio`` as a labelled media file and return its path.
+
+    ``format`` defaults to the file extension (wav, flac, mp3, ogg). ``sample_rate`` resamples
+    (default: the audio's own rate, 24 kHz for Bark). ``normalize`` is ``"peak"`` (default target
+    -1 dBFS) or ``"rms"`` (default -20 dBFS), applied before the watermark so the mark keeps its
+    level relative to what is heard. ``meta`` (``text``, ``model``, ``voice``, ``seed``, extra
+    fields) goes into the label; see :func:`bark_core.label.label`. ``label=False`` writes neither
+    watermark nor metadata and logs a warning saying so.
+    """
+    audio = expect_artifact(audio, Audio, "export")
+    path = Path(path)
+    fmt = _format_for(path, format)
+    if path.exists() and not overwrite:
+        raise OutputPathError(f"{path} already exists; pass overwrite=True or choose another name.")
+    rate = int(sample_rate or audio.sample_rate)
+    if rate <= 0:
+        raise OutputPathError(f"sample_rate must be positive, got {rate}.")
+    if fmt == "mp3" and rate not in MP3_RATES:
+        raise OutputPathError(
+            f"MP3 cannot store {rate} Hz; choose one of {', '.join(map(str, MP3_RATES))} or export FLAC/WAV/OGG."
+        )
+    if fmt != "wav":
+        require_tool("ffmpeg", f"encode {fmt.upper()}")
+
+    samples = np.asarray(audio.samples, dtype=np.float64)
+    if rate != audio.sample_rate:
+        samples = resample(samples, audio.sample_rate, rate)
+    samples = normalize_samples(samples, normalize, target_db)
+    if rate != audio.sample_rate or normalize not in (None, "none"):
+        settings = {"sample_rate": rate, "normalize": normalize, "target_db": target_db}
+        audio = Audio(
+            provenance=Provenance(
+                stage="export",
+                model=audio.provenance.model,
+                model_checksum=audio.provenance.model_checksum,
+                settings=settings,
+                seed=audio.provenance.seed,
+                voice=audio.provenance.voice,
+                parent=audio.id,
+                lineage=audio.lineage_ids(),
+                extra=dict(audio.provenance.extra),
+            ),
+            parent=audio,
+            samples=samples.astype(np.float32),
+            sample_rate=rate,
+        )
+
+    data: dict[str, Any] | None = None
+    if label:
+        audio = label_audio(audio, key, strength_db=strength_db, include_text=include_text, **meta)
+        data = build_metadata(audio)
+    else:
+        logger.warning(
+            "export_audio(label=False): %s is written WITHOUT watermark and WITHOUT AI-generated metadata. "
+            "Do not publish it; drop label=False to label it.",
+            path,
+        )
+        if meta:
+            raise LabelError(f"label=False cannot record label fields {sorted(meta)}; drop them or enable the label.")
+
+    if fmt == "wav":
+        blob = wav_bytes(audio.samples, audio.sample_rate, data)
+        with atomic_write(path, overwrite=overwrite) as fh:
+            fh.write(blob)
+        return path
+    _write_compressed(audio, path, fmt, data, bitrate=bitrate, overwrite=overwrite)
+    return path
+
+
+def _write_compressed(
+    audio: Audio, path: Path, fmt: str, data: dict[str, Any] | None, *, bitrate: str | None, overwrite: bool
+) -> None:
+    import warnings
+
+    with warnings.catch_warnings():  # pydub imports the deprecated audioop module
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from pydub import AudioSegment
+        from pydub.exceptions import CouldntEncodeError
+
+    segment = AudioSegment(data=pcm16(audio.samples), sample_width=2, frame_rate=audio.sample_rate, channels=1)
+    params: list[str] = ["-map_metadata", "-1"]
+    tags = metadata_tags(data) if data is not None else None
+    if fmt == "mp3":
+        params += ["-write_id3v2", "0", "-write_id3v1", "0"]
+    elif fmt == "ogg" and bitrate is None:
+        params += ["-q:a", "5"]
+    bitrate = bitrate or DEFAULT_BITRATES.get(fmt)
+    if fmt == "flac":
+        bitrate = None
+    buf = io.BytesIO()
+    try:
+        if fmt == "mp3":  # ID3 written by hand: ffmpeg would store the comment as TXXX, not COMM
+            segment.export(buf, format="mp3", codec=_CODECS[fmt], bitrate=bitrate, parameters=params)
+        else:
+            segment.export(buf, format=fmt, codec=_CODECS[fmt], bitrate=bitrate, parameters=params, tags=tags)
+    except CouldntEncodeError as exc:
+        last = str(exc).strip().splitlines()[-1:] or [""]
+        raise OutputPathError(
+            f"ffmpeg could not encode {path.name} as {fmt.upper()} (bitrate={bitrate!r}): {last[0]}. "
+            "Check the bitrate and that your ffmpeg has the encoder."
+        ) from exc
+    blob = buf.getvalue()
+    if fmt == "mp3":
+        blob = (id3v2_tag(tags) if tags else b"") + strip_id3v2(blob)
+    with atomic_write(path, overwrite=overwrite) as fh:
+        fh.write(blob)
