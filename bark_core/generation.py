@@ -362,7 +362,7 @@ def _child(parent: Any, stage: str, loaded: Any, settings: dict, seed: int | Non
         settings = {**settings, **_settings_dtype(model)}
     return Provenance(stage=stage, model=None if loaded is None else loaded.model_id,
                       model_checksum=None if loaded is None else loaded.checksum, settings=settings, seed=seed,
-                      voice=_voice_label(voice) if voice is not None else parent.provenance.voice,
+                      voice=_voice_label(voice),  # the voice this stage used, which may differ upstream
                       parent=parent.id, lineage=parent.lineage_ids(),
                       extra={"untrained": bool(getattr(loaded, "untrained", False))})
 
