@@ -21,6 +21,7 @@ from .generation import (
     _child,
     _device_of,
     _settings_dtype,
+    _stage_extra,
     _voice_label,
     check_coarse_settings,
     coarse_history,
@@ -218,7 +219,7 @@ def generate_batch(models: BarkModels, texts: Sequence[str], voices: Any = None,
                         "tokenizer": tok.source, **_settings_dtype(loaded.model)}
             sems.append(SemanticTokens(tokens=tokens[i], provenance=Provenance(
                 stage="semantic", model=loaded.model_id, model_checksum=loaded.checksum, settings=settings,
-                seed=used[i], voice=_voice_label(vs[i]), extra={"untrained": loaded.untrained})))
+                seed=used[i], voice=_voice_label(vs[i]), extra=_stage_extra(loaded.untrained, vs[i]))))
     empty = [i + 1 for i, s in enumerate(sems) if s.n_frames == 0]
     if empty:
         raise ArtifactError(f"Item(s) {empty} stopped at once (empty semantic output); change their seed or "

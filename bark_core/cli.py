@@ -165,8 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("voices", help="list the built-in voice presets")
     p.set_defaults(func=_voices)
     from .label_cli import add_label_commands
+    from .quality_cli import add_quality_commands
 
     add_label_commands(sub)
+    add_quality_commands(sub)
     return parser
 
 

@@ -98,6 +98,9 @@ def export_audio(
     key: str | bytes | None = None,
     strength_db: float = DEFAULT_STRENGTH_DB,
     include_text: bool = False,
+    public: bool = False,
+    quality: Any = None,
+    review_store: Any = None,
     **meta: Any,
 ) -> Path:
     """Write ``audio`` as a labelled media file and return its path.
@@ -106,10 +109,22 @@ def export_audio(
     (default: the audio's own rate, 24 kHz for Bark). ``normalize`` is ``"peak"`` (default target
     -1 dBFS) or ``"rms"`` (default -20 dBFS), applied before the watermark so the mark keeps its
     level relative to what is heard. ``meta`` (``text``, ``model``, ``voice``, ``seed``, extra
-    fields) goes into the label; see :func:`bark_core.label.label`. ``label=False`` writes neither
+    fields) goes into the label; see :func:`bark_core.label.label`. The label also records the take's
+    human review state and, with ``quality=`` (a :class:`bark_core.quality.QualityReport`), its QC
+    summary. ``public=True`` refuses takes that are unreviewed or rejected. ``label=False`` writes neither
     watermark nor metadata and logs a warning saying so.
     """
     audio = expect_artifact(audio, Audio, "export")
+    if public:  # public use needs a human's approval on record (see bark_core.review)
+        from .review import require_public_ok
+
+        require_public_ok(audio, store=review_store)
+    if label:
+        from .review import review_metadata
+
+        meta.setdefault("review", review_metadata(audio, store=review_store))
+        if quality is not None:
+            meta.setdefault("qc", quality.summary() if hasattr(quality, "summary") else dict(quality))
     path = Path(path)
     fmt = _format_for(path, format)
     if path.exists() and not overwrite:

@@ -317,6 +317,16 @@ def _cached(models: BarkModels, stage: str, seed: Seed, parts: dict[str, Any], c
     return art
 
 
+def _stage_extra(untrained: bool, voice: Voice | None) -> dict[str, Any]:
+    """Provenance extras: whether weights are untrained, and where the voice came from (rights included)."""
+    from .rights import voice_origin
+
+    extra: dict[str, Any] = {"untrained": bool(untrained)}
+    if voice is not None:
+        extra["voice_origin"] = voice_origin(voice)
+    return extra
+
+
 def _voice_part(voice: Voice | None) -> str | None:
     return None if voice is None else f"{voice.label}:{voice.id}"
 
@@ -347,7 +357,7 @@ def generate_semantic(models: BarkModels, text: str, voice: Any = None, *, temp:
                         **_settings_dtype(loaded.model)}
             prov = Provenance(stage="semantic", model=loaded.model_id, model_checksum=loaded.checksum,
                               settings=recorded, seed=used_seed, voice=_voice_label(voice),
-                              extra={"untrained": loaded.untrained})
+                              extra=_stage_extra(loaded.untrained, voice))
         return SemanticTokens(tokens=tokens, provenance=prov)
 
     parts = dict(text=text, voice=_voice_part(voice), model=models.fingerprint("text"),
@@ -364,7 +374,7 @@ def _child(parent: Any, stage: str, loaded: Any, settings: dict, seed: int | Non
                       model_checksum=None if loaded is None else loaded.checksum, settings=settings, seed=seed,
                       voice=_voice_label(voice),  # the voice this stage used, which may differ upstream
                       parent=parent.id, lineage=parent.lineage_ids(),
-                      extra={"untrained": bool(getattr(loaded, "untrained", False))})
+                      extra=_stage_extra(getattr(loaded, "untrained", False), voice))
 
 
 def generate_coarse(models: BarkModels, semantic: SemanticTokens, voice: Any = None, *,
@@ -422,7 +432,12 @@ def decode(models: BarkModels, fine: FineCodes) -> Audio:
     def compute() -> Audio:
         with models.use("codec") as codec_model:
             audio = codec.decode(fine, codec_model)
-        audio.provenance = dataclasses.replace(audio.provenance, extra={"untrained": models.untrained})
+        extra = {"untrained": models.untrained}
+        origin = next((a.provenance.extra["voice_origin"] for a in (fine, fine.parent, getattr(fine.parent, "parent",
+                       None)) if a is not None and "voice_origin" in a.provenance.extra), None)
+        if origin is not None:  # the rights record of a cloned voice must reach the label
+            extra["voice_origin"] = origin
+        audio.provenance = dataclasses.replace(audio.provenance, extra=extra)
         return audio
 
     # decoding is deterministic: always cacheable

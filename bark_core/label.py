@@ -58,6 +58,11 @@ JSON_TAG = "BARK_LABEL"
 _RESERVED = {"text", "model", "model_checksum", "voice", "seed"}
 
 
+# Sections the label carries besides provenance: the human review, the automatic quality report's
+# summary, and where the voice came from (with the speaker's rights record for cloned voices).
+LABEL_SECTIONS = ("review", "qc", "voice_origin")
+
+
 class LabelError(BarkError, ValueError):
     """Label metadata cannot be built or written as asked."""
 
@@ -128,6 +133,12 @@ def label(
             info["text"] = text
     elif "text_sha256" in prov.settings.get("label", {}):
         info["text_sha256"] = prov.settings["label"]["text_sha256"]
+    for field_name in LABEL_SECTIONS:
+        if meta.get(field_name) is not None:
+            info[field_name] = meta.pop(field_name)
+        elif field_name == "voice_origin" and prov.extra.get("voice_origin") is not None:
+            info[field_name] = prov.extra["voice_origin"]
+    meta = {k: v for k, v in meta.items() if v is not None}
     if meta:
         info["extra"] = _jsonable(meta, "extra")
     info = _jsonable(info, "label")
@@ -183,6 +194,9 @@ def build_metadata(audio: Audio) -> dict[str, Any]:
     }
     if "text" in info:
         data["text"] = info["text"]
+    for field_name in LABEL_SECTIONS:
+        if info.get(field_name) is not None:
+            data[field_name] = info[field_name]
     if info.get("extra"):
         data["extra"] = info["extra"]
     return data

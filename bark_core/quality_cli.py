@@ -1,0 +1,94 @@
+"""Command-line access to the automatic quality check: ``check`` audio files before anyone publishes them.
+
+Mounted under ``bark-core`` by the main CLI through :func:`add_quality_commands`; also runs alone:
+``python -m bark_core.quality_cli check take.wav --text "Hello there"``.
+
+Exit status: 0 when every file passed (warnings allowed), 1 when some file has a "fail" flag,
+2 when a file could not be read (or the command line is wrong).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import BarkError
+from .quality import EXPECT, check
+
+
+def add_quality_commands(subparsers: Any) -> None:
+    """Add ``check`` to an argparse subparsers object; it sets ``func(args) -> int``."""
+    p = subparsers.add_parser(
+        "check",
+        help="measure noise, clarity and loudness of audio files and flag problems",
+        description=(
+            "Report noise floor, speech-to-noise ratio, clipping, DC offset, hum, hiss, speech activity, "
+            "silences, speaking rate (with --text), abrupt endings and loudness (LUFS) for each FILE (any format "
+            "ffmpeg reads, or a bark_core Audio .npz). Exit status: 0 all passed, 1 some file has a fail flag, "
+            "2 some file could not be read."
+        ),
+    )
+    p.add_argument("files", nargs="+", type=Path, help="audio files or Audio artifacts (.npz)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--text", help="the prompt text, for the speaking-rate check and ASR word error rate")
+    src.add_argument("--text-file", type=Path, help="read the prompt text from a UTF-8 file")
+    p.add_argument("--expect", choices=EXPECT, default="speech",
+                   help="speech (default), music (no speech checks) or any (technical checks only)")
+    p.add_argument("--asr", action="store_true",
+                   help="also transcribe with pocketsphinx (English, approximate; needs pip install pocketsphinx)")
+    p.add_argument("--json", action="store_true", help="print one JSON array with a full report per file")
+    p.set_defaults(func=run_check)
+
+
+def _text_from(args: argparse.Namespace) -> str | None:
+    if getattr(args, "text_file", None) is not None:
+        try:
+            return args.text_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise BarkError(f"Cannot read the text file {args.text_file}: {exc.strerror or exc}.") from exc
+    return args.text
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """Handler of ``check``; returns 0 (all passed), 1 (some failed) or 2 (some unreadable)."""
+    try:
+        text = _text_from(args)
+    except BarkError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    records: list[dict[str, Any]] = []
+    status = 0
+    for path in args.files:
+        try:
+            report = check(path, text=text, expect=args.expect, asr=args.asr)
+        except BarkError as exc:
+            status = 2
+            records.append({"source": str(path), "error": str(exc)})
+            if not args.json:
+                print(f"{path}: error: {exc}", file=sys.stderr)
+            continue
+        if not report.passed:
+            status = max(status, 1)
+        records.append(report.to_dict())
+        if not args.json:
+            print(report.to_text())
+    if args.json:
+        print(json.dumps(records, indent=2, ensure_ascii=False))
+    return status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Standalone entry point: ``python -m bark_core.quality_cli check FILE ...``."""
+    parser = argparse.ArgumentParser(prog="python -m bark_core.quality_cli", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_quality_commands(sub)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
