@@ -274,17 +274,23 @@ def _device_of(codec: torch.nn.Module) -> torch.device:
         return torch.device("cpu")
 
 
+def decode_codes(codes: np.ndarray, codec: EncodecModel) -> np.ndarray:
+    """(n_codebooks, T) codes -> T*320 float32 samples.
+
+    EnCodec's residual quantizer sums one embedding per codebook, so fewer codebooks is the same
+    codec at a lower bandwidth (2 codebooks = 1.5 kbps): that is what makes a coarse preview exact.
+    """
+    device = _device_of(codec)
+    with torch.inference_mode():
+        arr = torch.from_numpy(np.ascontiguousarray(codes))[None].to(device).transpose(0, 1)  # (n_q, 1, T)
+        out = codec.decoder(codec.quantizer.decode(arr))
+        return out.detach().float().cpu().numpy().reshape(-1).astype(np.float32)
+
+
 def decode(fine: FineCodes, codec: EncodecModel) -> Audio:
     """Fine codes (8, T) -> 24 kHz mono float32 audio of T*320 samples: Suno's ``codec_decode``."""
     expect_artifact(fine, FineCodes, "decode")
-    device = _device_of(codec)
-    with torch.inference_mode():
-        arr = torch.from_numpy(np.ascontiguousarray(fine.codes))[None]
-        arr = arr.to(device)
-        arr = arr.transpose(0, 1)
-        emb = codec.quantizer.decode(arr)
-        out = codec.decoder(emb)
-        samples = out.detach().float().cpu().numpy().reshape(-1)
+    samples = decode_codes(fine.codes, codec)
     prov = Provenance(
         stage="decode",
         model=getattr(codec, "bark_core_source", CODEC_NAME),

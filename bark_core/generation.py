@@ -445,6 +445,21 @@ def decode(models: BarkModels, fine: FineCodes) -> Audio:
     return _cached(models, "decode", 0, parts, compute, parent=fine)
 
 
+def decode_preview(models: BarkModels, coarse: CoarseCodes) -> Audio:
+    """Listen before the fine stage: the two coarse codebooks decoded alone (EnCodec at 1.5 kbps)."""
+    from . import codec
+
+    expect_artifact(coarse, CoarseCodes, "coarse preview")
+    if coarse.n_frames == 0:
+        raise ArtifactError("The coarse artifact has no frames; nothing to preview.")
+    with models.use("codec") as codec_model:
+        samples = codec.decode_codes(coarse.codes, codec_model)
+    prov = Provenance(stage="coarse_preview", model=getattr(codec_model, "bark_core_source", "encodec_24khz"),
+                      settings={"bandwidth": 1.5, "codebooks": C.N_COARSE_CODEBOOKS}, voice=coarse.provenance.voice,
+                      parent=coarse.id, lineage=coarse.lineage_ids(), extra={"untrained": models.untrained})
+    return Audio(samples=samples, sample_rate=C.SAMPLE_RATE, provenance=prov, parent=coarse)
+
+
 def expected_samples(n_frames: int) -> int:
     """EnCodec 24 kHz makes 320 samples per 75 Hz frame."""
     return int(n_frames * C.SAMPLE_RATE // C.COARSE_RATE_HZ)

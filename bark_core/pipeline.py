@@ -198,6 +198,10 @@ class BarkModels:
             log.info("loaded %s model %s (%s)", stage, lm.model_id, "untrained" if lm.untrained else "trained")
         return self._loaded[stage]
 
+    def is_loaded(self, stage: str) -> bool:
+        """Whether a stage's weights are in memory (front ends use it to announce downloads and loads)."""
+        return self._codec is not None if stage == "codec" else stage in self._loaded
+
     def preload(self) -> BarkModels:
         for stage in MODEL_STAGES:
             self.get(stage)

@@ -1,0 +1,178 @@
+"""The object on a BARK_MODELS link: bark_core's ``BarkModels`` plus ComfyUI model management.
+
+bark_core loads each stage's weights on first use. Inside ComfyUI we load them onto ComfyUI's
+offload device (normally the CPU) and wrap each module in a ``ModelPatcher``; before a stage runs,
+``load_models_gpu`` moves it to the compute device and may unload other models (image, video) to
+make room, and "Unload models" / ``POST /free`` moves ours back. Outside ComfyUI there is no
+manager: the models stay on the device bark_core picked.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bark_core import BarkModels, CheckpointError
+from bark_core.pipeline import MANIFEST, resolve_dtype
+
+from . import _comfy
+
+log = logging.getLogger("bark_nodes")
+
+HUB_SOURCES = ("suno", "suno/bark-small", "suno/bark")
+HUB_NOTES = {
+    "suno": "Suno's original .pt checkpoints from the hub repo suno/bark (large ~5 GB, small ~1.5 GB)",
+    "suno/bark-small": "the transformers-format repo suno/bark-small (~1.7 GB)",
+    "suno/bark": "the transformers-format repo suno/bark (~4.5 GB)",
+}
+# which model a node stage needs
+STAGE_MODEL = {"semantic": "text", "coarse": "coarse", "fine": "fine", "decode": "codec"}
+DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+DOWNLOAD_DIRS = ("models/bark/hub", "huggingface cache")
+
+
+def model_folders() -> dict[str, Path]:
+    """Model sets under ``models/bark/`` (each sub-folder with checkpoints or a manifest)."""
+    found: dict[str, Path] = {}
+    for base in _comfy.bark_dirs():
+        if not base.is_dir():
+            continue
+        for sub in sorted(p for p in base.iterdir() if p.is_dir()):
+            if sub.name in (_comfy.VOICES_SUBDIR, _comfy.HUB_SUBDIR) or sub.name.startswith("."):
+                continue
+            if (sub / MANIFEST).is_file() or (sub / "config.json").is_file() or any(sub.glob("*.pt")):
+                found.setdefault(sub.name, sub)
+    return found
+
+
+def model_choices() -> list[str]:
+    """Dropdown values: the hub sources first, then local folders."""
+    return [*HUB_SOURCES, *[name for name in model_folders() if name not in HUB_SOURCES]]
+
+
+def resolve_source(name: str) -> str | Path:
+    if name in HUB_SOURCES:
+        return name
+    folders = model_folders()
+    if name in folders:
+        return folders[name]
+    where = ", ".join(str(p) for p in _comfy.bark_dirs())
+    raise CheckpointError(f"No Bark model folder named {name!r} under {where}. Put a model set there (a folder "
+                          "with text/coarse/fine checkpoints) or pick a hub source such as 'suno'.")
+
+
+def _device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was chosen but this machine has no usable CUDA GPU; pick auto or cpu.")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError("device 'mps' was chosen but MPS is not available here; pick auto or cpu.")
+    return torch.device(name)
+
+
+COMFY_HINT = (" In ComfyUI: copy the model files into a folder under models/bark/ and pick it in Bark Model "
+              "Loader, or switch 'offline' off where the hub is reachable.")
+
+
+def with_comfy_hint(exc: CheckpointError) -> CheckpointError:
+    """bark_core's message plus where ComfyUI users put files (its own hint names Python and CLI options)."""
+    return CheckpointError(str(exc) + COMFY_HINT)
+
+
+@dataclass(eq=False)
+class BarkHandle:
+    """Models for the stage nodes; ``prepare(stage)`` before a stage makes sure its model is on device."""
+
+    models: BarkModels
+    source: str
+    load_device: torch.device | None = None      # None: not managed by ComfyUI
+    offload_device: torch.device | None = None
+    patchers: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def managed(self) -> bool:
+        return self.load_device is not None
+
+    def _module(self, model_name: str) -> torch.nn.Module:
+        if model_name == "codec":
+            return self.models.codec
+        if self.source in HUB_SOURCES and not self.models.is_loaded(model_name):
+            log.info("Bark: loading the %s model from %s; missing files are downloaded first (%s)",
+                     model_name, self.source, self.models.cache_dir or "huggingface cache")
+        return self.models.get(model_name).model
+
+    def prepare(self, *stages: str) -> BarkModels:
+        """Load the models these stages need and, in ComfyUI, move them onto the compute device."""
+        wanted = []
+        for stage in stages:
+            name = STAGE_MODEL.get(stage, stage)
+            try:
+                module = self._module(name)
+            except CheckpointError as exc:
+                raise with_comfy_hint(exc) from exc
+            if not self.managed:
+                continue
+            if name not in self.patchers:
+                self.patchers[name] = _comfy.make_patcher(module, self.load_device, self.offload_device)
+            wanted.append(self.patchers[name])
+        _comfy.load_on_device(wanted)  # all at once, so loading one cannot evict another
+        return self.models
+
+    def voice(self, spec: Any) -> Any:
+        """Resolve a voice with this model set's presets folder and hub cache."""
+        try:
+            return self.models.voice(spec)
+        except CheckpointError as exc:
+            raise with_comfy_hint(exc) from exc
+
+    def describe(self) -> str:
+        where = f"{self.load_device} (managed by ComfyUI)" if self.managed else "bark_core's device choice"
+        flag = " UNTRAINED" if self.models.untrained else ""
+        return f"Bark models {self.source}{flag} on {where}"
+
+
+def open_models(source: str, *, text_size: str = "large", coarse_size: str = "large", fine_size: str = "large",
+                precision: str = "auto", device: str = "auto", download_dir: str = DOWNLOAD_DIRS[0],
+                offline: bool = False) -> BarkHandle:
+    """Build a handle from the loader node's settings; loads nothing yet (stages load on first use)."""
+    if device not in DEVICES:
+        raise ValueError(f"Unknown device {device!r}; use one of {', '.join(DEVICES)}.")
+    if precision not in PRECISIONS:
+        raise ValueError(f"Unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}.")
+    where = resolve_source(source)
+    comfy_dev = _comfy.comfy_devices()
+    load_device: torch.device | None = None
+    offload_device: torch.device | None = None
+    if comfy_dev is not None:
+        load_device = comfy_dev[0] if device == "auto" else _device(device)
+        offload_device = comfy_dev[1] if load_device.type != "cpu" else torch.device("cpu")
+        bark_device: str = str(offload_device)
+    else:
+        bark_device = "auto" if device == "auto" else str(_device(device))
+    dtype: Any = None if precision == "auto" else precision
+    if dtype is None and load_device is not None:  # bark_core's "auto" would look at the offload device
+        dtype = resolve_dtype(None, str(load_device))
+    cache_dir = None
+    presets_dir = None
+    base = _comfy.bark_dirs()[0]
+    shared_voices = base / _comfy.VOICES_SUBDIR
+    if isinstance(where, Path) and not (where / _comfy.VOICES_SUBDIR).is_dir() and shared_voices.is_dir():
+        presets_dir = shared_voices  # a model folder without its own presets uses models/bark/voices/
+    if isinstance(where, str):
+        if download_dir == DOWNLOAD_DIRS[0]:
+            cache_dir = base / _comfy.HUB_SUBDIR
+        if shared_voices.is_dir():
+            presets_dir = shared_voices
+        log.info("Bark: using %s (sizes text=%s coarse=%s fine=%s); weights not yet in %s are downloaded "
+                 "on first use%s", HUB_NOTES[where], text_size, coarse_size, fine_size,
+                 cache_dir or "the huggingface cache", " (offline: no downloads)" if offline else "")
+    models = BarkModels(where, size={"text": text_size, "coarse": coarse_size, "fine": fine_size},
+                        device=bark_device, dtype=dtype, cache_dir=cache_dir,
+                        local_files_only=True if offline else None, presets_dir=presets_dir)
+    if models.untrained:
+        log.warning("Bark: %s is an UNTRAINED model set: it runs end to end but makes noise.", where)
+    return BarkHandle(models=models, source=str(source), load_device=load_device, offload_device=offload_device)

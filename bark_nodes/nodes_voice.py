@@ -1,0 +1,162 @@
+"""Voices (Bark's history prompts): presets, .npz files, voices taken from a generation, saving."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from comfy_api.latest import io
+
+import bark_core
+from bark_core import ArtifactError, CoarseCodes, FineCodes, SemanticTokens, VoiceError
+from bark_core.voices import load_voice_file
+
+from . import _comfy, files
+from .handle import BarkHandle
+from .types import CATEGORY, Coarse, Fine, Semantic, Voice, models_input
+
+
+def preset_options() -> list[str]:
+    """Every built-in preset as "Language: name", ordered by language, so the list reads grouped."""
+    groups = bark_core.presets_by_language()
+    order = [lang for lang in groups if lang != "Other"] + [lang for lang in groups if lang == "Other"]
+    return [f"{lang}: {name}" for lang in order for name in groups[lang]]
+
+
+def preset_name(option: str) -> str:
+    """"English: v2/en_speaker_6" -> "v2/en_speaker_6"; a bare name passes through."""
+    return option.split(": ", 1)[1] if ": " in option else option
+
+
+class BarkVoicePreset(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        options = preset_options()
+        return io.Schema(
+            node_id="BarkVoicePreset",
+            display_name="Bark Voice Preset",
+            category=CATEGORY,
+            description="One of Suno's built-in speakers (13 languages x 10, v1 and v2, plus announcer). "
+                        "Read from the model set's voices/ folder or models/bark/voices/, else the hub.",
+            inputs=[
+                models_input(),
+                io.Combo.Input("preset", options=options, default="English: v2/en_speaker_6",
+                               tooltip="Speaker preset, grouped by language. v2 presets are Suno's newer set."),
+            ],
+            outputs=[Voice.Output(display_name="voice")],
+        )
+
+    @classmethod
+    def execute(cls, models: BarkHandle, preset: str) -> io.NodeOutput:
+        return io.NodeOutput(models.voice(preset_name(preset)))
+
+
+class BarkVoiceFile(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="BarkVoiceFile",
+            display_name="Bark Voice File",
+            category=CATEGORY,
+            description="Loads a Bark voice .npz (semantic_prompt, coarse_prompt, fine_prompt) from "
+                        "models/bark/voices/ or ComfyUI's input folder.",
+            inputs=[
+                io.Combo.Input("file", options=files.voice_file_choices(),
+                               tooltip="Voice files: 'voices/...' are in models/bark/voices/, others in input/."),
+            ],
+            outputs=[Voice.Output(display_name="voice")],
+        )
+
+    @classmethod
+    def fingerprint_inputs(cls, file: str) -> str:
+        return files.file_fingerprint(file)
+
+    @classmethod
+    def execute(cls, file: str) -> io.NodeOutput:
+        path = files.resolve_choice(file)
+        return io.NodeOutput(load_voice_file(path, name=Path(file).stem))
+
+
+class BarkVoiceFromTake(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="BarkVoiceFromTake",
+            display_name="Bark Voice From Take",
+            category=CATEGORY,
+            description="Turns a generation into a voice, to keep the same speaker for the next clip. "
+                        "The fine codes carry their coarse and semantic parents in memory; connect them "
+                        "explicitly when the fine codes were loaded from a file.",
+            inputs=[
+                Fine.Input("fine", tooltip="Fine codes of the take."),
+                Semantic.Input("semantic", optional=True, tooltip="The take's semantic tokens (default: the "
+                                                                  "fine codes' own ancestry)."),
+                Coarse.Input("coarse", optional=True, tooltip="The take's coarse codes (default: the fine "
+                                                              "codes' parent)."),
+                io.String.Input("name", default="take", tooltip="Name recorded in the voice and its provenance."),
+            ],
+            outputs=[Voice.Output(display_name="voice")],
+        )
+
+    @classmethod
+    def execute(cls, fine: FineCodes, name: str = "take", semantic: SemanticTokens | None = None,
+                coarse: CoarseCodes | None = None) -> io.NodeOutput:
+        coarse = coarse if coarse is not None else getattr(fine, "parent", None)
+        semantic = semantic if semantic is not None else getattr(coarse, "parent", None)
+        if coarse is None or semantic is None:
+            raise ArtifactError("These fine codes do not carry their coarse/semantic parents (loaded from a file?). "
+                                "Connect the take's semantic and coarse artifacts to this node too.")
+        return io.NodeOutput(bark_core.voice_from_artifacts(semantic, coarse, fine, name=name.strip() or "take"))
+
+
+VOICE_DESTINATIONS = ("models/bark/voices", "output")
+
+
+class BarkSaveVoice(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="BarkSaveVoice",
+            display_name="Bark Save Voice",
+            category=CATEGORY,
+            description="Writes a voice as .npz (readable by Suno's own code too). In models/bark/voices/ it "
+                        "shows up in Bark Voice File after a refresh.",
+            is_output_node=True,
+            inputs=[
+                Voice.Input("voice", tooltip="The voice to save (a preset, a file or Voice From Take)."),
+                io.String.Input("name", default="my_voice",
+                                tooltip="File name without .npz; letters, digits, '-', '_' and '/' for sub-folders."),
+                io.Combo.Input("destination", options=list(VOICE_DESTINATIONS), default=VOICE_DESTINATIONS[0],
+                               tooltip="models/bark/voices: a fixed name, reused by Bark Voice File. output: "
+                                       "ComfyUI's counter naming (name_00001_.voice.npz), never overwrites."),
+                io.Boolean.Input("overwrite", default=False,
+                                 tooltip="Replace an existing file of that name in models/bark/voices."),
+            ],
+            outputs=[io.String.Output(display_name="path")],
+        )
+
+    @classmethod
+    def execute(cls, voice: bark_core.Voice, name: str = "my_voice", destination: str = VOICE_DESTINATIONS[0],
+                overwrite: bool = False) -> io.NodeOutput:
+        if not isinstance(voice, bark_core.Voice):
+            raise VoiceError(f"Bark Save Voice needs a BARK_VOICE, got {type(voice).__name__}.")
+        clean = name.strip().strip("/")
+        if not clean or not re.fullmatch(r"[\w\-./]+", clean) or ".." in clean.split("/"):
+            raise ValueError(f"Voice name {name!r} is not a plain file name; use letters, digits, '-', '_', '/'.")
+        if destination == "output":
+            path = _comfy.save_path(clean, "voice.npz")
+            ui_entry = _comfy.output_ui_entry(path)
+        else:
+            base = _comfy.bark_dirs()[0] / _comfy.VOICES_SUBDIR
+            path = base / f"{clean.removesuffix('.npz')}.npz"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            ui_entry = None
+        path = voice.save(path, overwrite=overwrite)
+        _comfy.log.info("Bark: saved voice %s to %s", voice.label, path)
+        ui = {"text": [str(path)]}
+        if ui_entry is not None:
+            ui["bark_files"] = [ui_entry]
+        return io.NodeOutput(str(path), ui=ui)
+
+
+NODES = [BarkVoicePreset, BarkVoiceFile, BarkVoiceFromTake, BarkSaveVoice]
