@@ -12,7 +12,6 @@ import hashlib
 import io
 import json
 import os
-import wave
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -259,19 +258,22 @@ class Audio(Artifact):
         return self.n_samples / self.sample_rate
 
     def to_wav_bytes(self) -> bytes:
-        """16-bit PCM WAV, the format every player and editor opens."""
-        pcm = (np.clip(self.samples, -1.0, 1.0) * 32767.0).round().astype("<i2")
-        buf = io.BytesIO()
-        with wave.open(buf, "wb") as w:
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(self.sample_rate)
-            w.writeframes(pcm.tobytes())
-        return buf.getvalue()
+        """Unlabelled 16-bit PCM WAV (the label stage's writer, without its chunks)."""
+        from .label import wav_bytes
 
-    def save_wav(self, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
-        """Plain WAV without labels; public exports go through the label stage."""
+        return wav_bytes(self.samples, self.sample_rate, None)
+
+    def save_wav(self, path: str | os.PathLike, *, overwrite: bool = True, label: bool = True, **meta: Any) -> Path:
+        """16-bit WAV through the label stage (watermark + provenance tags), like every export.
+
+        ``label=False`` writes the bare samples, for material that is not generated output (test
+        signals, user recordings); see :func:`bark_core.export.export_audio` for formats and options.
+        """
         path = Path(path)
+        if label:
+            from .export import export_audio
+
+            return export_audio(self, path, format="wav", overwrite=overwrite, **meta)
         with atomic_write(path, overwrite=overwrite) as fh:
             fh.write(self.to_wav_bytes())
         return path

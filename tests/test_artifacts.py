@@ -65,4 +65,16 @@ def test_audio_wav_is_16bit_mono_at_its_rate(tmp_path):
     with wave.open(str(path)) as w:
         assert (w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()) == (1, 2, 24000, 2400)
         pcm = np.frombuffer(w.readframes(2400), "<i2")
-    assert pcm.min() == -32767 and pcm.max() == 32767  # clipped, not wrapped
+    assert pcm.min() == -32768 and pcm.max() == 32767  # clipped, not wrapped
+
+
+def test_save_wav_labels_by_default(tmp_path):
+    from bark_core.label import read_label
+    from bark_core.watermark import detect
+
+    t = np.arange(24000 * 3) / 24000
+    audio = Audio(samples=(0.3 * np.sin(2 * np.pi * 300 * t)).astype(np.float32), provenance=_prov())
+    labelled = audio.save_wav(tmp_path / "l.wav", text="hi")
+    assert read_label(labelled)["AI_GENERATED"] is True and detect(str(labelled)).detected
+    bare = audio.save_wav(tmp_path / "b.wav", label=False)
+    assert read_label(bare) is None and not detect(str(bare)).detected

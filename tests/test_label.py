@@ -184,7 +184,7 @@ def test_relabelling_a_file_leaves_exactly_one_tag_set(tmp_path: Path, speech: A
 
 
 def test_unlabelled_files_read_as_none_and_missing_files_raise(tmp_path: Path, speech: Audio) -> None:
-    plain = speech.save_wav(tmp_path / "plain.wav")
+    plain = speech.save_wav(tmp_path / "plain.wav", label=False)
     assert read_label(plain) is None
     mp3 = tmp_path / "plain.mp3"
     subprocess.run(["ffmpeg", "-v", "error", "-i", str(plain), str(mp3)], check=True)
@@ -225,7 +225,7 @@ def test_switching_the_label_off_is_explicit_and_logged(
 
 
 def test_cli_label_then_detect(tmp_path: Path, speech: Audio, capsys: pytest.CaptureFixture[str]) -> None:
-    src = speech.save_wav(tmp_path / "in.wav")
+    src = speech.save_wav(tmp_path / "in.wav", label=False)
     out = tmp_path / "out.mp3"
     assert main(["label", str(src), str(out), "--text", TEXT, "--voice", "announcer", "--seed", "5"]) == 0
     assert read_label(out)["voice"] == "announcer"
@@ -247,7 +247,7 @@ def test_cli_label_then_detect(tmp_path: Path, speech: Audio, capsys: pytest.Cap
 
 
 def test_cli_custom_keys(tmp_path: Path, speech: Audio) -> None:
-    src = speech.save_wav(tmp_path / "in.wav")
+    src = speech.save_wav(tmp_path / "in.wav", label=False)
     keyfile = tmp_path / "key.txt"
     keyfile.write_text("team secret\n")
     out = tmp_path / "out.ogg"

@@ -327,7 +327,7 @@ def test_cli_check_exit_codes_and_json(speech, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "PASSED" in out and "loudness" in out
     noise = tmp_path / "noise.wav"
-    _audio(np.random.default_rng(0).normal(0, 0.1, 2 * SR)).save_wav(noise)
+    _audio(np.random.default_rng(0).normal(0, 0.1, 2 * SR)).save_wav(noise, label=False)
     assert cli_main(["check", str(path), str(noise), "--json"]) == 1
     data = json.loads(capsys.readouterr().out)
     assert [d["passed"] for d in data] == [True, False]
