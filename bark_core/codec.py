@@ -23,7 +23,6 @@ import contextlib
 import hashlib
 import importlib
 import importlib.machinery
-import math
 import os
 import sys
 import threading
@@ -325,7 +324,7 @@ def encode(audio: Audio | np.ndarray, codec: EncodecModel, sample_rate: int | No
 
     ``audio`` is an :class:`Audio` (its own sample rate is used) or an array with ``sample_rate``
     given: mono (samples,), or (channels, samples) / (samples, channels), mixed down to mono.
-    Resampling to 24 kHz uses ``scipy.signal.resample_poly`` (no torchaudio).
+    Resampling to 24 kHz is polyphase (``audio_io.resample``, scipy; no torchaudio).
     """
     parent: Audio | None = None
     if isinstance(audio, Audio):
@@ -343,10 +342,9 @@ def encode(audio: Audio | np.ndarray, codec: EncodecModel, sample_rate: int | No
     if samples.shape[0] == 0:
         raise ArtifactError("audio to encode is empty.")
     if sr != C.SAMPLE_RATE:
-        from scipy.signal import resample_poly
+        from .audio_io import resample
 
-        g = math.gcd(sr, C.SAMPLE_RATE)
-        samples = resample_poly(samples, C.SAMPLE_RATE // g, sr // g).astype(np.float32)
+        samples = resample(samples, sr, C.SAMPLE_RATE).astype(np.float32)
     device = _device_of(codec)
     with torch.inference_mode():
         wav = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)).to(device)[None, None]

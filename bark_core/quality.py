@@ -29,9 +29,6 @@ import json
 import math
 import os
 import re
-import shutil
-import struct
-import subprocess
 import threading
 import unicodedata
 from dataclasses import dataclass, field
@@ -42,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from .artifacts import Audio, load_artifact
+from .audio_io import read_audio, resample
 from .errors import BarkError
 
 SCHEMA = "bark_core.quality/1"
@@ -294,49 +292,6 @@ def _utc_now() -> str:
 # --------------------------------------------------------------------------------------------------
 
 
-def _read_with_ffmpeg(path: Path) -> tuple[np.ndarray, int]:
-    """Fallback reader for when the shared audio_io module is not available."""
-    ffmpeg = shutil.which(os.environ.get("BARK_FFMPEG", "ffmpeg"))
-    if ffmpeg is None:
-        raise QualityError(f"ffmpeg is needed to read {path.name} but was not found; install ffmpeg.")
-    cmd = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(path), "-vn", "-ac", "1",
-           "-c:a", "pcm_f32le", "-f", "wav", "pipe:1"]
-    proc = subprocess.run(cmd, capture_output=True, check=False)
-    blob = proc.stdout
-    if proc.returncode != 0 or blob[:4] != b"RIFF":
-        detail = proc.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
-        raise QualityError(f"{path} cannot be decoded as audio ({detail[0]}). Is it an audio file?")
-    pos, rate = 12, 0
-    while pos + 8 <= len(blob):
-        cid, size = blob[pos:pos + 4], struct.unpack("<I", blob[pos + 4:pos + 8])[0]
-        if cid == b"fmt ":
-            rate = struct.unpack("<I", blob[pos + 12:pos + 16])[0]
-        elif cid == b"data":
-            body = blob[pos + 8:]
-            if size not in (0, 0xFFFFFFFF) and size <= len(body):
-                body = body[:size]
-            return np.frombuffer(body[: len(body) // 4 * 4], "<f4").copy(), rate
-        pos += 8 + size + (size & 1)
-    raise QualityError(f"{path}: ffmpeg produced no audio data.")
-
-
-def _read_file(path: Path) -> tuple[np.ndarray, int]:
-    try:
-        from .audio_io import read_audio
-    except ImportError:
-        return _read_with_ffmpeg(path)
-    return read_audio(path)
-
-
-def _resample(x: np.ndarray, rate_from: int, rate_to: int) -> np.ndarray:
-    if rate_from == rate_to:
-        return np.asarray(x, dtype=np.float64)
-    from scipy.signal import resample_poly
-
-    g = math.gcd(int(rate_from), int(rate_to))
-    return resample_poly(np.asarray(x, dtype=np.float64), rate_to // g, rate_from // g)
-
-
 def _text_from_chain(audio: Audio) -> str | None:
     """The prompt text recorded by the semantic stage, found by walking the in-memory parents."""
     node: Any = audio
@@ -363,7 +318,7 @@ def _load(audio: Any) -> tuple[np.ndarray, int, str, str | None, Audio | None]:
             if not isinstance(art, Audio):
                 raise QualityError(f"{path} holds a {art.KIND} artifact; quality checks need audio (decode it first).")
             return art.samples, art.sample_rate, str(path), art.id, art
-        samples, rate = _read_file(path)
+        samples, rate = read_audio(path)
         return samples, rate, str(path), None, None
     raise QualityError(
         f"check() takes an Audio artifact, a Take or an audio file path, got {type(audio).__name__}."
@@ -506,7 +461,7 @@ def _voiced_ratio(x: np.ndarray, sr: int, centres_s: np.ndarray) -> float | None
     if not len(centres_s):
         return None
     rate = 8000
-    y = _resample(x, sr, rate)
+    y = resample(x, sr, rate)
     y = np.append(y[0], y[1:] - 0.97 * y[:-1])  # pre-emphasis: keeps rumble and pink noise from looking periodic
     n = int(0.060 * rate)
     lag_lo, lag_hi = rate // 400, rate // 60
@@ -637,7 +592,7 @@ def transcribe(samples: np.ndarray, sample_rate: int, text: str | None = None) -
     except ImportError:
         return {"available": False, "engine": "pocketsphinx", "approximate": True,
                 "note": "pocketsphinx is not installed (pip install pocketsphinx); no transcript was made."}
-    y = _resample(samples, sample_rate, ASR_RATE)
+    y = resample(samples, sample_rate, ASR_RATE)
     pcm = (np.clip(y, -1.0, 1.0) * 32767.0).round().astype("<i2").tobytes()
     with _SPHINX_LOCK:  # one shared decoder: loading the model costs more than decoding a take
         decoder = _sphinx_decoder()

@@ -51,9 +51,9 @@ def speech(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray, 
         pytest.skip("espeak-ng is not installed")
     path = tmp_path_factory.mktemp("speech") / "speech.wav"
     subprocess.run(["espeak-ng", "-w", str(path), SPOKEN], check=True, capture_output=True)
-    from bark_core.quality import _read_file
+    from bark_core.audio_io import read_audio
 
-    samples, rate = _read_file(path)
+    samples, rate = read_audio(path)
     return path, np.asarray(samples, np.float64), rate
 
 
