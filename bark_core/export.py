@@ -115,6 +115,7 @@ def export_audio(
     watermark nor metadata and logs a warning saying so.
     """
     audio = expect_artifact(audio, Audio, "export")
+    take_id = audio.id
     if public:  # public use needs a human's approval on record (see bark_core.review)
         from .review import require_public_ok
 
@@ -164,7 +165,7 @@ def export_audio(
 
     data: dict[str, Any] | None = None
     if label:
-        audio = label_audio(audio, key, strength_db=strength_db, include_text=include_text, **meta)
+        audio = label_audio(audio, key, strength_db=strength_db, include_text=include_text, take_id=take_id, **meta)
         data = build_metadata(audio)
     else:
         logger.warning(

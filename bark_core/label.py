@@ -120,6 +120,9 @@ def label(
     if text is None:
         text = prov.settings.get("text", prov.extra.get("text"))
     info: dict[str, Any] = {
+        # the take a reviewer judges: the audio handed in (export passes the one before resampling)
+        "take_id": meta.pop("take_id", None) or audio.id,
+        "lineage": list(audio.lineage_ids()),
         "model": meta.pop("model", prov.model),
         "model_checksum": meta.pop("model_checksum", prov.model_checksum),
         "voice": meta.pop("voice", prov.voice),
@@ -190,6 +193,8 @@ def build_metadata(audio: Audio) -> dict[str, Any]:
             "strength_db": settings.get("watermark_strength_db"),
         },
         "artifact_id": audio.id,
+        "take_id": info.get("take_id", prov.parent),
+        "lineage": info.get("lineage", list(prov.lineage)),
         "schema": LABEL_SCHEMA,
     }
     if "text" in info:

@@ -43,6 +43,38 @@ def add_quality_commands(subparsers: Any) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON array with a full report per file")
     p.set_defaults(func=run_check)
 
+    r = subparsers.add_parser(
+        "review",
+        help="approve, reject or show the human review of a take",
+        description=(
+            "Record a reviewer's decision for the take a labelled audio file (exported by bark_core) or an Audio "
+            "artifact (.npz) holds. Public exports (export_audio(public=True)) need an approval on record."
+        ),
+    )
+    r.add_argument("action", choices=["approve", "reject", "show"])
+    r.add_argument("file", type=Path, help="labelled audio file or Audio artifact (.npz)")
+    r.add_argument("--reviewer", help="who listened (required for approve/reject)")
+    r.add_argument("--note", default="", help="why: what you heard")
+    r.add_argument("--store", type=Path, default=None, help="review folder (default: ~/.cache/bark_core/reviews)")
+    r.set_defaults(func=run_review)
+
+
+def run_review(args: argparse.Namespace) -> int:
+    """``review approve|reject|show FILE``; exit 0 when the take is approved after the call, else 1."""
+    from .review import approve, reject, review_state
+
+    if args.action == "show":
+        review = review_state(str(args.file), store=args.store)
+    elif not args.reviewer:
+        raise BarkError("review approve/reject needs --reviewer NAME: a decision must name the person who listened.")
+    else:
+        decide = approve if args.action == "approve" else reject
+        review = decide(str(args.file), args.reviewer, args.note, store=args.store)
+    who = f" by {review.reviewer} at {review.time}" if review.reviewer else ""
+    note = f": {review.note}" if review.note else ""
+    print(f"{args.file}: {review.state}{who}{note}")
+    return 0 if review.state == "approved" else 1
+
 
 def _text_from(args: argparse.Namespace) -> str | None:
     if getattr(args, "text_file", None) is not None:

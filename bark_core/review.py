@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from . import constants as C
-from .artifacts import Audio, load_artifact
+from .artifacts import Audio, Provenance, load_artifact
 from .errors import BarkError
 from .fileio import atomic_write
 
@@ -142,6 +142,31 @@ def _store(store: ReviewStore | str | os.PathLike | None) -> ReviewStore:
     return store if isinstance(store, ReviewStore) else ReviewStore(store)
 
 
+@dataclass(eq=False)
+class _TakeRef:
+    """A take known only by id and lineage, as a labelled file's metadata records it."""
+
+    id: str
+    provenance: Provenance
+    parent: Any = None
+
+
+def _labelled_file_take(path: Path) -> Any:
+    """The take a labelled audio file was exported from, so a file can be reviewed from the CLI."""
+    from .label import read_label
+
+    data = read_label(path) if path.is_file() else None
+    take_id = (data or {}).get("take_id")
+    if not take_id:
+        raise ReviewError(
+            f"{path} carries no bark_core label with a take id, so there is no take to record a review for. "
+            "Review the Audio artifact (.npz from Audio.save()) or a file exported by bark_core."
+        )
+    lineage = list(data.get("lineage", []))
+    ancestors = lineage[:lineage.index(take_id)] if take_id in lineage else []
+    return _TakeRef(id=take_id, provenance=Provenance(stage="file", lineage=tuple(ancestors)))
+
+
 def _audio_of(x: Any) -> Audio:
     """Accept what front ends hold: an Audio artifact, a Take, or a saved Audio ``.npz``."""
     if isinstance(x, Audio):
@@ -152,10 +177,7 @@ def _audio_of(x: Any) -> Audio:
     if isinstance(x, (str, os.PathLike)):
         path = Path(x)
         if path.suffix.lower() != ".npz":
-            raise ReviewError(
-                f"{path} is not a saved artifact. Reviews are recorded against Audio artifacts (.npz from "
-                "Audio.save() or Take.audio); audio files lose their artifact id."
-            )
+            return _labelled_file_take(path)
         art = load_artifact(path)
         if isinstance(art, Audio):
             return art

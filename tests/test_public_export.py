@@ -54,3 +54,25 @@ def test_cloned_voice_rights_reach_every_take_label(tiny_models, tmp_path, store
     tags = read_label(export_audio(take.audio, tmp_path / "c.wav", review_store=store))
     assert tags["voice_origin"]["kind"] == "audio" and tags["voice_origin"]["rights"]["right"] == "written consent"
     assert tags["review"]["human_review"] == "unreviewed"
+
+
+def test_review_from_the_cli_on_a_labelled_file_clears_the_take(tiny_models, tmp_path, capsys):
+    from bark_core.cli import main
+
+    store = tmp_path / "rev"
+    take = generate(tiny_models, "Review me from the shell.", seed=3, **SEM)
+    exported = export_audio(take.audio, tmp_path / "t.mp3", review_store=ReviewStore(store))
+    assert main(["review", "show", str(exported), "--store", str(store)]) == 1
+    assert "unreviewed" in capsys.readouterr().out
+    assert main(["review", "approve", str(exported), "--store", str(store)]) == 2  # no reviewer named
+    assert "--reviewer" in capsys.readouterr().err
+    assert main(["review", "approve", str(exported), "--reviewer", "Sam", "--note", "clean", "--store",
+                 str(store)]) == 0
+    assert "approved by Sam" in capsys.readouterr().out
+    # the decision applies to the take itself: a public export of it now goes through
+    out = export_audio(take.audio, tmp_path / "pub.wav", public=True, review_store=ReviewStore(store))
+    assert read_label(out)["review"]["reviewed_by"] == "Sam"
+    plain = tmp_path / "plain.wav"
+    take.audio.save_wav(plain, label=False)
+    assert main(["review", "show", str(plain), "--store", str(store)]) == 2
+    assert "no bark_core label" in capsys.readouterr().err

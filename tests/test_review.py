@@ -143,7 +143,7 @@ def test_bad_inputs_give_clear_errors(store, tmp_path):
     sem = SemanticTokens(tokens=np.arange(5), provenance=Provenance(stage="semantic"))
     with pytest.raises(ReviewError, match="Decode it first"):
         approve(sem, "Ada", store=store)
-    with pytest.raises(ReviewError, match="lose their artifact id"):
+    with pytest.raises(ReviewError, match="carries no bark_core label"):
         review_state(tmp_path / "take.wav", store=store)
     with pytest.raises(ReviewError, match="state must be one of"):
         Review(state="maybe")
