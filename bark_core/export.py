@@ -54,13 +54,17 @@ def _format_for(path: Path, fmt: str | None) -> str:
     return fmt
 
 
-def normalize_samples(samples: np.ndarray, mode: str | None, target_db: float | None = None) -> np.ndarray:
-    """Peak or RMS normalisation; an RMS target never pushes the peak above -0.1 dBFS."""
+DEFAULT_LUFS = -16.0  # the usual target for speech on streaming platforms and podcasts
+
+
+def normalize_samples(samples: np.ndarray, mode: str | None, target_db: float | None = None,
+                      sample_rate: int | None = None) -> np.ndarray:
+    """Peak, RMS or loudness (LUFS, ITU-R BS.1770) normalisation; RMS and LUFS never push the peak past -0.1/-1 dBFS."""
     x = np.asarray(samples, dtype=np.float64)
     if mode is None or mode == "none":
         return x
-    if mode not in ("peak", "rms"):
-        raise OutputPathError(f"normalize must be 'peak', 'rms' or None, got {mode!r}.")
+    if mode not in ("peak", "rms", "lufs"):
+        raise OutputPathError(f"normalize must be 'peak', 'rms', 'lufs' or None, got {mode!r}.")
     if target_db is not None and float(target_db) > 0.0:
         raise OutputPathError(f"target_db={target_db} is above 0 dBFS and would clip; use a negative value.")
     peak = float(np.max(np.abs(x))) if x.size else 0.0
@@ -68,19 +72,28 @@ def normalize_samples(samples: np.ndarray, mode: str | None, target_db: float | 
         return x
     if mode == "peak":
         target = DEFAULT_PEAK_DBFS if target_db is None else float(target_db)
-        gain = 10.0 ** (target / 20.0) / peak
+        return x * (10.0 ** (target / 20.0) / peak)
+    if mode == "lufs":
+        import pyloudnorm
+
+        target = DEFAULT_LUFS if target_db is None else float(target_db)
+        rate = int(sample_rate or 24000)
+        if x.size < int(0.4 * rate):
+            raise OutputPathError("Loudness (LUFS) needs at least 0.4 s of audio; "
+                                  "use normalize='peak' for shorter clips.")
+        loudness = pyloudnorm.Meter(rate).integrated_loudness(x)
+        if not math.isfinite(loudness):
+            return x  # silence: nothing to normalise
+        gain, ceiling, what = 10.0 ** ((target - loudness) / 20.0), -1.0, f"{target:.1f} LUFS"
     else:
         target = DEFAULT_RMS_DBFS if target_db is None else float(target_db)
         rms = math.sqrt(float(np.mean(x * x)))
-        gain = 10.0 ** (target / 20.0) / rms
-        limit = 10.0 ** (-0.1 / 20.0) / peak
-        if gain > limit:
-            logger.warning(
-                "RMS target %.1f dBFS would clip (peak %.1f dBFS); gain limited to keep the peak at -0.1 dBFS.",
-                target,
-                20.0 * math.log10(peak * gain),
-            )
-            gain = limit
+        gain, ceiling, what = 10.0 ** (target / 20.0) / rms, -0.1, f"RMS {target:.1f} dBFS"
+    limit = 10.0 ** (ceiling / 20.0) / peak
+    if gain > limit:
+        logger.warning("%s would clip (peak %.1f dBFS); gain limited to keep the peak at %.1f dBFS.",
+                       what, 20.0 * math.log10(peak * gain), ceiling)
+        gain = limit
     return x * gain
 
 
@@ -143,7 +156,7 @@ def export_audio(
     samples = np.asarray(audio.samples, dtype=np.float64)
     if rate != audio.sample_rate:
         samples = resample(samples, audio.sample_rate, rate)
-    samples = normalize_samples(samples, normalize, target_db)
+    samples = normalize_samples(samples, normalize, target_db, rate)
     if rate != audio.sample_rate or normalize not in (None, "none"):
         settings = {"sample_rate": rate, "normalize": normalize, "target_db": target_db}
         audio = Audio(

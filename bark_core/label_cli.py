@@ -65,7 +65,7 @@ def add_label_commands(subparsers: Any) -> None:
     p.add_argument("output", type=Path, help="labelled file to write (.wav, .flac, .mp3, .ogg)")
     p.add_argument("--format", choices=FORMATS, help="output format (default: from OUTPUT's extension)")
     p.add_argument("--sample-rate", type=int, help="output sample rate in Hz (default: the input's)")
-    p.add_argument("--normalize", choices=("peak", "rms"), help="loudness normalisation before labelling")
+    p.add_argument("--normalize", choices=("peak", "rms", "lufs"), help="loudness normalisation before labelling")
     p.add_argument("--target-db", type=float, help="normalisation target in dBFS (peak: -1, rms: -20)")
     p.add_argument("--bitrate", help="encoder bitrate for mp3/ogg, e.g. 96k")
     p.add_argument(

@@ -143,3 +143,19 @@ def test_custom_key_and_strength(tmp_path: Path, speech: Audio) -> None:
     assert W.detect(path, key=b"\x01\x02 house key").detected
     assert not W.detect(path).detected
     assert read_label(path)["watermark"] == {"scheme": W.SCHEME, "key": "custom", "strength_db": -45.0}
+
+
+def test_loudness_normalisation_hits_the_lufs_target(tmp_path):
+    import pyloudnorm
+
+    rng = np.random.default_rng(0)
+    t = np.arange(24000 * 4) / 24000
+    quiet = (0.02 * np.sin(2 * np.pi * 440 * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))).astype(np.float32)
+    quiet += (0.001 * rng.standard_normal(quiet.size)).astype(np.float32)
+    audio = Audio(samples=quiet, provenance=Provenance(stage="t"))
+    out = export_audio(audio, tmp_path / "loud.flac", normalize="lufs")
+    samples, rate = read_audio(out)
+    assert abs(pyloudnorm.Meter(rate).integrated_loudness(samples.astype(np.float64)) - (-16.0)) < 0.5
+    out = export_audio(audio, tmp_path / "l23.wav", normalize="lufs", target_db=-23)
+    samples, rate = read_audio(out)
+    assert abs(pyloudnorm.Meter(rate).integrated_loudness(samples.astype(np.float64)) - (-23.0)) < 0.5
