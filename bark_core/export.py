@@ -112,7 +112,7 @@ def export_audio(
     strength_db: float = DEFAULT_STRENGTH_DB,
     include_text: bool = False,
     public: bool = False,
-    quality: Any = None,
+    quality: Any = "auto",
     review_store: Any = None,
     **meta: Any,
 ) -> Path:
@@ -120,12 +120,13 @@ def export_audio(
 
     ``format`` defaults to the file extension (wav, flac, mp3, ogg). ``sample_rate`` resamples
     (default: the audio's own rate, 24 kHz for Bark). ``normalize`` is ``"peak"`` (default target
-    -1 dBFS) or ``"rms"`` (default -20 dBFS), applied before the watermark so the mark keeps its
-    level relative to what is heard. ``meta`` (``text``, ``model``, ``voice``, ``seed``, extra
-    fields) goes into the label; see :func:`bark_core.label.label`. The label also records the take's
-    human review state and, with ``quality=`` (a :class:`bark_core.quality.QualityReport`), its QC
-    summary. ``public=True`` refuses takes that are unreviewed or rejected. ``label=False`` writes neither
-    watermark nor metadata and logs a warning saying so.
+    -1 dBFS), ``"rms"`` (default -20 dBFS) or ``"lufs"`` (default -16 LUFS), applied before the
+    watermark so the mark keeps its level relative to what is heard. ``meta`` (``text``, ``model``,
+    ``voice``, ``seed``, extra fields) goes into the label; see :func:`bark_core.label.label`. The
+    label also records the take's human review state and the summary of its quality report:
+    ``quality="auto"`` runs :func:`bark_core.quality.check`, or pass your own report, or None to
+    leave it out. ``public=True`` refuses takes that are unreviewed or rejected. ``label=False``
+    writes neither watermark nor metadata and logs a warning saying so.
     """
     audio = expect_artifact(audio, Audio, "export")
     take_id = audio.id
@@ -137,6 +138,10 @@ def export_audio(
         from .review import review_metadata
 
         meta.setdefault("review", review_metadata(audio, store=review_store))
+        if isinstance(quality, str) and quality == "auto":  # ~40 ms: every label carries its QC summary
+            from .quality import check
+
+            quality = check(audio, text=meta.get("text"))
         if quality is not None:
             meta.setdefault("qc", quality.summary() if hasattr(quality, "summary") else dict(quality))
     path = Path(path)

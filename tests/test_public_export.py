@@ -76,3 +76,11 @@ def test_review_from_the_cli_on_a_labelled_file_clears_the_take(tiny_models, tmp
     take.audio.save_wav(plain, label=False)
     assert main(["review", "show", str(plain), "--store", str(store)]) == 2
     assert "no bark_core label" in capsys.readouterr().err
+
+
+def test_every_export_carries_a_qc_summary_unless_turned_off(tiny_models, tmp_path):
+    take = generate(tiny_models, "Auto check.", seed=6, **SEM)
+    tags = read_label(export_audio(take.audio, tmp_path / "a.wav", **take.label_meta()))
+    assert tags["qc"]["schema"] == "bark_core.quality/1" and tags["qc"]["passed"] is False  # untrained noise
+    assert "not_speech" in tags["qc"]["fail"]
+    assert "qc" not in read_label(export_audio(take.audio, tmp_path / "b.wav", quality=None))
