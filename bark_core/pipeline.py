@@ -97,8 +97,8 @@ class BarkModels:
             self.folder = src
             if (src / MANIFEST).is_file():
                 self.manifest = json.loads((src / MANIFEST).read_text())
-        elif self.source != "suno" and (os.sep in self.source and self.source.count("/") != 1
-                                        or self.source.startswith((".", "~"))):
+        elif self.source != "suno" and (os.path.isabs(self.source) or self.source.startswith((".", "~"))
+                                        or self.source.count("/") != 1):  # hub repo ids are "owner/name"
             raise CheckpointError(f"Model folder {self.source} does not exist. Pass an existing folder, 'suno', "
                                   "or a hub repo id such as suno/bark-small.")
         self.presets_dir = Path(presets_dir) if presets_dir else self._folder_path("voices")

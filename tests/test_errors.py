@@ -152,5 +152,7 @@ def test_unreachable_hub_says_which_file_where_and_how_to_point_locally():
 
 
 def test_nonexistent_model_folder_is_reported():
-    with pytest.raises(CheckpointError, match="does not exist"):
-        BarkModels("./no/such/folder")
+    for missing in ("./no/such/folder", "/models", "~/bark", "a/b/c"):
+        with pytest.raises(CheckpointError, match="does not exist"):
+            BarkModels(missing)
+    assert BarkModels("suno/bark-small").source == "suno/bark-small"  # a hub repo id, resolved on use
