@@ -53,14 +53,15 @@ def write_tiny_model_set(folder: str | os.PathLike, *, seed: int = 0, n_layer: i
 
         write_random_codec(folder / C.ENCODEC_CHECKPOINT_NAME, seed=seed)
         files[C.ENCODEC_CHECKPOINT_NAME] = C.ENCODEC_CHECKPOINT_NAME
-    # one preset so voice pickers and voice code paths work offline too
-    rng = np.random.default_rng(seed)
-    n_sem = 100
-    n_coarse = int(round(n_sem * C.SEMANTIC_TO_COARSE_RATIO / 2))
-    fine = rng.integers(0, C.CODEBOOK_SIZE, size=(C.N_FINE_CODEBOOKS, n_coarse))
-    voice = Voice(semantic=rng.integers(0, C.SEMANTIC_VOCAB_SIZE, size=n_sem), coarse=fine[:2], fine=fine,
-                  name="v2/en_speaker_6", source={"kind": "preset", "preset": "v2/en_speaker_6", "untrained": True})
-    voice.save(folder / "voices" / "v2" / "en_speaker_6.npz")
+    # every preset name, as small random voices, so pickers and voice code paths work offline too
+    for i, name in enumerate(C.PRESET_NAMES):
+        rng = np.random.default_rng([seed, i])
+        n_sem = 60
+        n_coarse = int(round(n_sem * C.SEMANTIC_TO_COARSE_RATIO / 2))
+        fine = rng.integers(0, C.CODEBOOK_SIZE, size=(C.N_FINE_CODEBOOKS, n_coarse))
+        voice = Voice(semantic=rng.integers(0, C.SEMANTIC_VOCAB_SIZE, size=n_sem), coarse=fine[:2], fine=fine,
+                      name=name, source={"kind": "preset", "preset": name, "untrained": True})
+        voice.save(folder / "voices" / f"{name}.npz")
     files["voices"] = "voices"
     manifest = {"untrained": True, "notice": NOTICE, "seed": seed, "shape": dict(n_layer=n_layer, n_head=n_head,
                 n_embd=n_embd), "files": files}

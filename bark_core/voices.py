@@ -171,8 +171,14 @@ def _fetch_preset(name: str, cache_dir: str | os.PathLike | None, local_files_on
     from .checkpoints import hub_file
     from .errors import CheckpointError
 
-    index_path = hub_file(C.HUB_REPO, "speaker_embeddings_path.json", cache_dir=cache_dir,
-                          local_files_only=local_files_only)
+    try:
+        index_path = hub_file(C.HUB_REPO, "speaker_embeddings_path.json", cache_dir=cache_dir,
+                              local_files_only=local_files_only)
+    except CheckpointError as exc:
+        raise CheckpointError(
+            f"Voice preset {name!r} is not available: {exc} For voices, you can also pass presets_dir= (a folder "
+            f"of Suno's preset files, e.g. {name}.npz inside it) or the path of a .npz voice file."
+        ) from exc
     try:
         index = json.loads(index_path.read_text())
     except ValueError as exc:
