@@ -11,6 +11,7 @@ verified on read (a damaged entry is dropped and recomputed, never served).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -99,8 +100,10 @@ class StageCache:
             self.stats.count(stage, art is not None)
             if art is None:
                 return None
-            art.cache_hit = True
-            return art
+            # a copy: callers set .parent and flags on what they get; the stored entry must not change
+            hit = copy.copy(art)
+            hit.cache_hit = True
+            return hit
 
     def _read_disk(self, key: str) -> Artifact | None:
         path = self._path(key)
@@ -123,7 +126,9 @@ class StageCache:
     # ---- stores -------------------------------------------------------------------------------
     def put(self, key: str, art: Artifact) -> None:
         with self._lock:
-            self._remember(key, art)
+            stored = copy.copy(art)  # the caller keeps its own object; the cache keeps one without a parent
+            stored.parent = None
+            self._remember(key, stored)
             if self.folder is not None:
                 try:
                     art.save(self._path(key), meta={"cache_key": key})

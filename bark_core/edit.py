@@ -33,6 +33,15 @@ def to_frame(seconds: float, rate: float) -> int:
     return int(math.floor(seconds * rate + 0.5))
 
 
+def _carried_extra(parts: Sequence[Artifact]) -> dict[str, Any]:
+    """What an edit must keep from its inputs: the untrained flag and the voice origin (rights) for the label."""
+    extra: dict[str, Any] = {"untrained": any(p.provenance.extra.get("untrained", False) for p in parts)}
+    origin = next((p.provenance.extra["voice_origin"] for p in parts if "voice_origin" in p.provenance.extra), None)
+    if origin is not None:
+        extra["voice_origin"] = origin
+    return extra
+
+
 def _data(art: Artifact) -> np.ndarray:
     return getattr(art, art._ARRAYS[0])
 
@@ -58,7 +67,7 @@ def slice_artifact(art: Artifact, start_s: float = 0.0, end_s: float | None = No
     prov = Provenance(stage="edit", settings={"op": "slice", "start_s": start_s, "end_s": end_s,
                                               "frames": [start, end]},
                       seed=art.provenance.seed, voice=art.provenance.voice, parent=art.id,
-                      lineage=art.lineage_ids(), extra={"untrained": art.provenance.extra.get("untrained", False)})
+                      lineage=art.lineage_ids(), extra=_carried_extra([art]))
     return _rebuild(art, data[..., start:end], prov, art)
 
 
@@ -91,5 +100,5 @@ def concat(parts: Sequence[Artifact], gap_s: float = 0.0) -> Artifact:
     prov = Provenance(stage="edit", settings={"op": "concat", "gap_s": gap_s, "parts": [p.id for p in parts]},
                       seed=first.provenance.seed, voice=first.provenance.voice, parent=first.id,
                       lineage=first.lineage_ids(),
-                      extra={"untrained": any(p.provenance.extra.get("untrained", False) for p in parts)})
+                      extra=_carried_extra(parts))
     return _rebuild(first, data, prov, first)

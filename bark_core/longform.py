@@ -147,6 +147,15 @@ class LongTake:
     voices_used: list[str | None] = field(default_factory=list)
     gap_s: float = 0.25
     audio: Audio | None = None
+    seed: int | None = None
+
+    def label_meta(self, seed: int | None = None) -> dict[str, Any]:
+        """What the label stage should record for the whole piece (see :meth:`Take.label_meta`)."""
+        if not self.takes:
+            raise BarkError("No chunk has been generated yet; nothing to label.")
+        meta = self.takes[0].label_meta(seed=seed if seed is not None else self.seed)
+        meta["text"] = " ".join(self.chunks)
+        return meta
 
     def join(self) -> Audio:
         from .edit import concat
@@ -195,7 +204,7 @@ def generate_long(models: BarkModels, text: str, voice: Any = None, *, seed: int
     if seed is None:
         _, seed = make_generator(None, "cpu")
     preset = models.voice(voice)
-    result = LongTake(chunks=chunks, gap_s=gap_s)
+    result = LongTake(chunks=chunks, gap_s=gap_s, seed=seed)
     previous: Take | None = None
     for i, chunk in enumerate(chunks):
         chunk_seed = derive_seed(seed, "chunk", i)

@@ -135,3 +135,14 @@ def test_cache_cli_info_and_clear(tiny_dir, tmp_path, capsys):
 def test_cache_true_uses_the_default_folder(tiny_dir, bad):
     models = BarkModels(tiny_dir, device="cpu", cache=bad)
     assert models.cache.folder.name == "stages"
+
+
+def test_cache_hands_out_copies_so_chains_do_not_cross(tiny_dir):
+    models = BarkModels(tiny_dir, device="cpu", cache=StageCache(False))
+    sem = generate_semantic(models, "Copies.", seed=1, **SEM)
+    coarse = generate_coarse(models, sem, seed=1)
+    assert coarse.parent is sem
+    reloaded = SemanticTokens(tokens=sem.tokens, provenance=sem.provenance)  # equal, parentless input
+    again = generate_coarse(models, reloaded, seed=1)
+    assert again.cache_hit and again.parent is reloaded
+    assert coarse.parent is sem and not coarse.cache_hit  # the first output is untouched

@@ -87,3 +87,11 @@ def test_failure_in_chunk_k_reports_k_and_keeps_earlier_chunks(tiny_models):
     partial = err.value.partial
     assert len(partial.takes) == 2 and partial.chunks[:2] == ["First.", "Second."]
     assert partial.audio.n_samples == sum(t.audio.n_samples for t in partial.takes) + int(0.25 * 24000)
+
+
+def test_long_take_label_meta_covers_the_whole_text(tiny_models):
+    long = generate_long(tiny_models, "First. Second.", "v2/en_speaker_6", seed=5, max_chars=10,
+                         allow_early_stop=False, max_gen_duration_s=0.3)
+    meta = long.label_meta()
+    assert meta["text"] == "First. Second." and meta["seed"] == 5 and meta["voice"] == "v2/en_speaker_6"
+    assert long.audio.provenance.extra["voice_origin"]["kind"] == "preset"
