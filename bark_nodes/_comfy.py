@@ -129,6 +129,47 @@ def output_dir() -> Path:
     return _dir_from("get_output_directory", "output")
 
 
+def user_dir() -> Path:
+    return _dir_from("get_user_directory", "user")
+
+
+def temp_dir() -> Path:
+    return _dir_from("get_temp_directory", "temp")
+
+
+REVIEW_ENV = "BARK_REVIEW_DIR"
+
+
+def review_dir() -> Path:
+    """Where Bark Review records decisions: ``$BARK_REVIEW_DIR`` if set, else ``<user dir>/bark/reviews``.
+
+    The Review node and the saver's public check must read the same folder, so both call this.
+    """
+    env = os.environ.get(REVIEW_ENV)
+    return Path(env).expanduser() if env else user_dir() / "bark" / "reviews"
+
+
+def stage_cache_dir() -> Path:
+    """Disk tier of the stage cache: ComfyUI's temp folder (emptied when ComfyUI starts)."""
+    return temp_dir() / "bark_stage_cache"
+
+
+def metadata_enabled() -> bool:
+    """False when ComfyUI runs with --disable-metadata (then no workflow goes into saved files)."""
+    cli = _import("comfy.cli_args")
+    args = getattr(cli, "args", None)
+    return not bool(getattr(args, "disable_metadata", False))
+
+
+def hidden(cls: Any, name: str) -> Any:
+    """A V3 hidden input (prompt, extra_pnginfo, ...) of the running node, or None outside an execution."""
+    holder = getattr(cls, "hidden", None)
+    try:
+        return getattr(holder, name, None)
+    except Exception:
+        return None
+
+
 def save_path(filename_prefix: str, suffix: str) -> Path:
     """Next free ``<output>/<prefix>_00001_.<suffix>`` path, ComfyUI's counter naming."""
     out = output_dir()

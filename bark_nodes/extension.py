@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from comfy_api.latest import ComfyExtension, io
 
-from . import _comfy, nodes_models, nodes_stages, nodes_tools, nodes_voice
+from . import (
+    _comfy,
+    nodes_label,
+    nodes_longform,
+    nodes_models,
+    nodes_review,
+    nodes_stages,
+    nodes_tools,
+    nodes_voice,
+)
 
 
 def node_list() -> list[type[io.ComfyNode]]:
     """All node classes, in menu order."""
-    return [*nodes_models.NODES, *nodes_voice.NODES, *nodes_stages.NODES, *nodes_tools.NODES]
+    return [*nodes_models.NODES, *nodes_voice.NODES, *nodes_stages.NODES, *nodes_longform.NODES,
+            *nodes_label.NODES, *nodes_review.NODES, *nodes_tools.NODES]
 
 
 class BarkExtension(ComfyExtension):

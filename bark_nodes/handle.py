@@ -17,6 +17,9 @@ from typing import Any
 import torch
 
 from bark_core import BarkModels, CheckpointError
+from bark_core import constants as C
+from bark_core.cache import StageCache
+from bark_core.checkpoints import suno_filename
 from bark_core.pipeline import MANIFEST, resolve_dtype
 
 from . import _comfy
@@ -25,7 +28,8 @@ log = logging.getLogger("bark_nodes")
 
 HUB_SOURCES = ("suno", "suno/bark-small", "suno/bark")
 HUB_NOTES = {
-    "suno": "Suno's original .pt checkpoints from the hub repo suno/bark (large ~5 GB, small ~1.5 GB)",
+    "suno": "Suno's original .pt checkpoints from the hub repo suno/bark (several GB per stage for large, "
+            "less for small)",
     "suno/bark-small": "the transformers-format repo suno/bark-small (~1.7 GB)",
     "suno/bark": "the transformers-format repo suno/bark (~4.5 GB)",
 }
@@ -34,6 +38,9 @@ STAGE_MODEL = {"semantic": "text", "coarse": "coarse", "fine": "fine", "decode":
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 DOWNLOAD_DIRS = ("models/bark/hub", "huggingface cache")
+STAGE_CACHES = ("memory", "disk", "off")
+HF_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")  # transformers-format repos: one file, all stages
+ENCODEC_MB = 93
 
 
 def model_folders() -> dict[str, Path]:
@@ -83,6 +90,103 @@ def with_comfy_hint(exc: CheckpointError) -> CheckpointError:
     return CheckpointError(str(exc) + COMFY_HINT)
 
 
+# ---- stage cache ---------------------------------------------------------------------------------
+
+_CACHES: dict[str, StageCache] = {}
+
+
+def stage_cache(mode: str) -> StageCache | None:
+    """The process-wide stage cache for a loader setting, shared by every loader node and prompt.
+
+    It lives at module level, not in the handle: when ComfyUI drops its own output cache (Free
+    memory, a changed loader), the next handle still finds the stages computed before. Keys include
+    the weights' fingerprint, precision and device, so model sets never mix.
+    """
+    if mode not in STAGE_CACHES:
+        raise ValueError(f"Unknown stage_cache {mode!r}; use one of {', '.join(STAGE_CACHES)}.")
+    if mode == "off":
+        return None
+    if mode not in _CACHES:
+        _CACHES[mode] = StageCache(folder=False if mode == "memory" else _comfy.stage_cache_dir())
+    return _CACHES[mode]
+
+
+# ---- downloads: never a silent multi-GB fetch ---------------------------------------------------
+
+def _gb(n: int | None) -> str:
+    if n is None:
+        return "size unknown"
+    return f"{n / 1e9:.2f} GB" if n >= 1e8 else f"{n / 1e6:.0f} MB"
+
+
+def _remote_size(repo: str, filename: str) -> int | None:
+    try:
+        from huggingface_hub import get_hf_file_metadata, hf_hub_url
+
+        return get_hf_file_metadata(hf_hub_url(repo, filename), timeout=10).size
+    except Exception:  # unreachable or offline: the download itself will say so
+        return None
+
+
+def _is_cached(repo: str, filename: str, cache_dir: Path | None) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(repo, filename, cache_dir=cache_dir), str)
+    except Exception:
+        return False
+
+
+def hub_offline() -> bool:
+    """HF_HUB_OFFLINE is set: nothing will be downloaded, so nothing is announced."""
+    try:
+        from huggingface_hub import constants
+
+        return bool(constants.HF_HUB_OFFLINE)
+    except Exception:
+        return False
+
+
+def hub_files(source: str, model_name: str, size: str) -> list[tuple[str, str]]:
+    """(repo, file) pairs a stage's model needs from the hub."""
+    if source == "suno":
+        return [(C.HUB_REPO, suno_filename(model_name, size))]
+    return [(source, "config.json"), (source, HF_WEIGHT_FILES[0])]
+
+
+def announce_downloads(source: str, model_name: str, size: str, cache_dir: Path | None) -> list[str]:
+    """Log (warning level) every hub file about to be downloaded for a stage: repo, file, size, folder.
+
+    Returns the log lines (empty when everything is on disk already).
+    """
+    lines = []
+    where = str(cache_dir) if cache_dir else "the huggingface cache (HF_HOME)"
+    for repo, filename in hub_files(source, model_name, size):
+        if _is_cached(repo, filename, cache_dir):
+            continue
+        if filename == "config.json":
+            continue  # a few kB; the weights line below says what matters
+        line = (f"Bark: downloading {repo}/{filename} ({_gb(_remote_size(repo, filename))}) for the {model_name} "
+                f"model into {where}; this happens once, later runs read it from disk. Progress is shown in "
+                "this console. To avoid it, put the files in a folder under models/bark/ and pick that folder.")
+        log.warning(line)
+        lines.append(line)
+    return lines
+
+
+def announce_codec_download(checkpoint: Path | None) -> str | None:
+    """EnCodec (~93 MB) comes from Meta's server through torch.hub unless a local file is used."""
+    if checkpoint is not None:
+        return None
+    hub_dir = Path(torch.hub.get_dir()) / "checkpoints"
+    if (hub_dir / C.ENCODEC_CHECKPOINT_NAME).is_file():
+        return None
+    line = (f"Bark: downloading the EnCodec weights {C.ENCODEC_CHECKPOINT_NAME} (~{ENCODEC_MB} MB) from "
+            f"{C.ENCODEC_CHECKPOINT_URL} into {hub_dir}; once only. To avoid it, put that file into models/bark/.")
+    log.warning(line)
+    return line
+
+
 @dataclass(eq=False)
 class BarkHandle:
     """Models for the stage nodes; ``prepare(stage)`` before a stage makes sure its model is on device."""
@@ -99,10 +203,12 @@ class BarkHandle:
 
     def _module(self, model_name: str) -> torch.nn.Module:
         if model_name == "codec":
+            if not self.models.is_loaded("codec"):
+                announce_codec_download(self.models.codec_checkpoint)
             return self.models.codec
-        if self.source in HUB_SOURCES and not self.models.is_loaded(model_name):
-            log.info("Bark: loading the %s model from %s; missing files are downloaded first (%s)",
-                     model_name, self.source, self.models.cache_dir or "huggingface cache")
+        if (self.source in HUB_SOURCES and not self.models.is_loaded(model_name) and not self.models.local_files_only
+                and not hub_offline()):
+            announce_downloads(self.source, model_name, self.models.size_for(model_name), self.models.cache_dir)
         return self.models.get(model_name).model
 
     def prepare(self, *stages: str) -> BarkModels:
@@ -132,12 +238,14 @@ class BarkHandle:
     def describe(self) -> str:
         where = f"{self.load_device} (managed by ComfyUI)" if self.managed else "bark_core's device choice"
         flag = " UNTRAINED" if self.models.untrained else ""
-        return f"Bark models {self.source}{flag} on {where}"
+        cache = self.models.cache
+        hits = "" if cache is None else f", stage cache {cache.stats.hits} hit(s) / {cache.stats.misses} miss(es)"
+        return f"Bark models {self.source}{flag} on {where}{hits}"
 
 
 def open_models(source: str, *, text_size: str = "large", coarse_size: str = "large", fine_size: str = "large",
                 precision: str = "auto", device: str = "auto", download_dir: str = DOWNLOAD_DIRS[0],
-                offline: bool = False) -> BarkHandle:
+                offline: bool = False, stage_cache_mode: str = "off") -> BarkHandle:
     """Build a handle from the loader node's settings; loads nothing yet (stages load on first use)."""
     if device not in DEVICES:
         raise ValueError(f"Unknown device {device!r}; use one of {', '.join(DEVICES)}.")
@@ -156,8 +264,10 @@ def open_models(source: str, *, text_size: str = "large", coarse_size: str = "la
     dtype: Any = None if precision == "auto" else precision
     if dtype is None and load_device is not None:  # bark_core's "auto" would look at the offload device
         dtype = resolve_dtype(None, str(load_device))
+    cache = stage_cache(stage_cache_mode)
     cache_dir = None
     presets_dir = None
+    codec_checkpoint = None
     base = _comfy.bark_dirs()[0]
     shared_voices = base / _comfy.VOICES_SUBDIR
     if isinstance(where, Path) and not (where / _comfy.VOICES_SUBDIR).is_dir() and shared_voices.is_dir():
@@ -167,12 +277,16 @@ def open_models(source: str, *, text_size: str = "large", coarse_size: str = "la
             cache_dir = base / _comfy.HUB_SUBDIR
         if shared_voices.is_dir():
             presets_dir = shared_voices
+        shared_codec = base / C.ENCODEC_CHECKPOINT_NAME
+        if shared_codec.is_file():
+            codec_checkpoint = shared_codec  # models/bark/encodec_24khz-d7cc33bc.th before torch.hub
         log.info("Bark: using %s (sizes text=%s coarse=%s fine=%s); weights not yet in %s are downloaded "
-                 "on first use%s", HUB_NOTES[where], text_size, coarse_size, fine_size,
+                 "on first use, each announced with its size%s", HUB_NOTES[where], text_size, coarse_size, fine_size,
                  cache_dir or "the huggingface cache", " (offline: no downloads)" if offline else "")
     models = BarkModels(where, size={"text": text_size, "coarse": coarse_size, "fine": fine_size},
                         device=bark_device, dtype=dtype, cache_dir=cache_dir,
-                        local_files_only=True if offline else None, presets_dir=presets_dir)
+                        local_files_only=True if offline else None, presets_dir=presets_dir,
+                        codec_checkpoint=codec_checkpoint, cache=cache)
     if models.untrained:
         log.warning("Bark: %s is an UNTRAINED model set: it runs end to end but makes noise.", where)
     return BarkHandle(models=models, source=str(source), load_device=load_device, offload_device=offload_device)

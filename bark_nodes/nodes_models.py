@@ -43,6 +43,12 @@ class BarkModelLoader(io.ComfyNode):
                 io.Boolean.Input("offline", default=False,
                                  tooltip="Never download: use only files already on disk, fail with a clear "
                                          "message otherwise."),
+                io.Combo.Input("stage_cache", options=list(handle.STAGE_CACHES), default=handle.STAGE_CACHES[0],
+                               tooltip="Bark's own stage cache, on top of ComfyUI's: a stage asked again with "
+                                       "the same input, settings and seed returns its earlier result at once, "
+                                       "even after ComfyUI freed its cache or in another graph. memory: in "
+                                       "RAM for this session; disk: also in ComfyUI's temp folder (emptied at "
+                                       "start); off: always recompute."),
             ],
             outputs=[Models.Output(display_name="models")],
         )
@@ -50,9 +56,10 @@ class BarkModelLoader(io.ComfyNode):
     @classmethod
     def execute(cls, models: str, text_size: str = "large", coarse_size: str = "large", fine_size: str = "large",
                 precision: str = "auto", device: str = "auto", download_dir: str = handle.DOWNLOAD_DIRS[0],
-                offline: bool = False) -> io.NodeOutput:
+                offline: bool = False, stage_cache: str = handle.STAGE_CACHES[0]) -> io.NodeOutput:
         h = handle.open_models(models, text_size=text_size, coarse_size=coarse_size, fine_size=fine_size,
-                               precision=precision, device=device, download_dir=download_dir, offline=offline)
+                               precision=precision, device=device, download_dir=download_dir, offline=offline,
+                               stage_cache_mode=stage_cache)
         return io.NodeOutput(h)
 
 

@@ -232,7 +232,9 @@ class BarkGenerate(io.ComfyNode):
                                   max_gen_duration_s=_duration(max_duration_s),
                                   progress=lambda stage, done, total: callbacks[stage](done, total))
         bar.finish()
-        return io.NodeOutput(to_comfy(take.audio), take.semantic, take.coarse, take.fine)
+        # the label records the seed the user typed (the stages ran on seeds derived from it)
+        audio = to_comfy(take.audio, meta=take.label_meta(seed=seed))
+        return io.NodeOutput(audio, take.semantic, take.coarse, take.fine)
 
 
 NODES = [BarkTextToSemantic, BarkSemanticToCoarse, BarkCoarseToFine, BarkDecode, BarkGenerate]

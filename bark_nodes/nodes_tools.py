@@ -37,7 +37,8 @@ class BarkInspect(io.ComfyNode):
             display_name="Bark Inspect",
             category=CATEGORY,
             description="Draws what a stage produced: semantic tokens over time, coarse/fine codebooks as a "
-                        "heatmap, audio as waveform and spectrogram. Connect the image to Preview Image.",
+                        "heatmap, audio as waveform and spectrogram. Connect the image to Preview Image. The "
+                        "summary lists the stage chain and which stages came from the stage cache.",
             inputs=[
                 io.MultiType.Input("artifact", types=[*ARTIFACT_TYPES, io.Audio],
                                    tooltip="Any Bark artifact (semantic, coarse, fine) or any AUDIO."),
@@ -47,7 +48,8 @@ class BarkInspect(io.ComfyNode):
             ],
             outputs=[io.Image.Output(display_name="image"),
                      io.String.Output(display_name="summary", tooltip="The artifact's description as JSON: "
-                                                                      "shape, duration, seed, settings, lineage.")],
+                                                                      "shape, duration, seed, settings, lineage, "
+                                                                      "and each stage's cache_hit.")],
         )
 
     @classmethod
@@ -59,7 +61,25 @@ class BarkInspect(io.ComfyNode):
             height *= 2
         rgb = render(art, width=width, height=height)
         image = torch.from_numpy(rgb.astype(np.float32) / 255.0)[None]
-        return io.NodeOutput(image, json.dumps(art.describe(), indent=2))
+        return io.NodeOutput(image, json.dumps(summary(art), indent=2))
+
+
+def summary(art: Artifact) -> dict[str, Any]:
+    """The artifact's description plus its chain in memory, each stage with its stage-cache flag.
+
+    ``cache_hit`` true means bark_core's stage cache (the loader's stage_cache setting) returned that
+    stage's earlier result instead of running the model.
+    """
+    info = art.describe()
+    chain = []
+    node: Any = art
+    while isinstance(node, Artifact):
+        chain.append({"kind": node.KIND, "id": node.id, "stage": node.provenance.stage,
+                      "cache_hit": bool(node.cache_hit)})
+        node = node.parent
+    info["chain"] = chain[::-1]
+    info["cache_hits"] = sum(1 for c in chain if c["cache_hit"])
+    return info
 
 
 class BarkAudioInfo(io.ComfyNode):

@@ -9,9 +9,11 @@ from comfy_api.latest import io
 
 import bark_core
 from bark_core import ArtifactError, CoarseCodes, FineCodes, SemanticTokens, VoiceError
-from bark_core.voices import load_voice_file
+from bark_core.rights import COMMON_RIGHTS, RightsError
+from bark_core.voices import load_voice_file, voice_from_audio
 
 from . import _comfy, files
+from .audio import one_clip
 from .handle import BarkHandle
 from .types import CATEGORY, Coarse, Fine, Semantic, Voice, models_input
 
@@ -109,6 +111,84 @@ class BarkVoiceFromTake(io.ComfyNode):
         return io.NodeOutput(bark_core.voice_from_artifacts(semantic, coarse, fine, name=name.strip() or "take"))
 
 
+RIGHT_CHOOSE = "(choose)"
+RIGHT_OTHER = "other (write it in right_other)"
+RIGHT_OPTIONS = (RIGHT_CHOOSE, *COMMON_RIGHTS, RIGHT_OTHER)
+
+
+def rights_record(who: str, right: str, right_other: str, when: str, evidence: str, note: str) -> dict[str, str]:
+    """The rights inputs as bark_core's rights dict; the combo's placeholders become clear errors."""
+    if right == RIGHT_CHOOSE:
+        raise RightsError("Choose the basis for using this voice in 'right' (e.g. 'own voice', 'written consent', "
+                          "'licensed'), or 'other' and describe it in right_other. Public use of a cloned voice "
+                          "needs the speaker's consent.")
+    if right == RIGHT_OTHER:
+        right = (right_other or "").strip()
+        if not right:
+            raise RightsError("right is 'other' but right_other is empty: describe the basis for using this voice "
+                              "(e.g. 'contract 2024-17 with the voice actor').")
+    data = {"who": who, "right": right, "when": when}
+    if (evidence or "").strip():
+        data["evidence"] = evidence
+    if (note or "").strip():
+        data["note"] = note
+    return data
+
+
+class BarkVoiceFromAudio(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="BarkVoiceFromAudio",
+            display_name="Bark Voice From Audio",
+            category=CATEGORY,
+            description="Partial voice cloning from a recording (Load Audio): EnCodec encodes the last "
+                        "max_seconds as the voice's coarse and fine prompts. Bark has no public audio-to-semantic "
+                        "model, so the voice steers timbre and recording conditions more than speaking style. "
+                        "A rights record (who, on what basis, since when) is required and goes into every label "
+                        "made with this voice.",
+            inputs=[
+                models_input(),
+                io.Audio.Input("audio", tooltip="A clean recording of one speaker, 3-10 s; any sample rate (resampled "
+                                                "to 24 kHz), stereo is mixed down."),
+                io.String.Input("who", default="",
+                                tooltip="Whose voice this is (or who holds the rights to it). Required."),
+                io.Combo.Input("right", options=list(RIGHT_OPTIONS), default=RIGHT_CHOOSE,
+                               tooltip="The basis for using the voice. 'other' takes the text in right_other."),
+                io.String.Input("right_other", default="",
+                                tooltip="The basis in your own words, when right is 'other'."),
+                io.String.Input("when", default="",
+                                tooltip="Date the consent or licence was given, YYYY-MM-DD. Required; not in the "
+                                        "future."),
+                io.String.Input("evidence", default="",
+                                tooltip="Where the proof is kept (a signed form, a contract number). Recommended."),
+                io.String.Input("note", default="", tooltip="Anything else, e.g. limits on use."),
+                io.String.Input("name", default="reference", tooltip="Name of the voice, recorded in labels."),
+                io.Float.Input("max_seconds", default=10.0, min=1.0, max=30.0, step=0.5,
+                               tooltip="Use at most the last this-many seconds of the recording (Bark's prompts "
+                                       "are ~10 s; longer leaves less room for the new speech)."),
+                Semantic.Input("semantic", optional=True,
+                               tooltip="Optional semantic tokens of the same recording's words (e.g. Text → "
+                                       "Semantic of its transcript); without them the semantic prompt is empty."),
+            ],
+            outputs=[Voice.Output(display_name="voice")],
+        )
+
+    @classmethod
+    def execute(cls, models: BarkHandle, audio: dict, who: str = "", right: str = RIGHT_CHOOSE,
+                right_other: str = "", when: str = "", evidence: str = "", note: str = "", name: str = "reference",
+                max_seconds: float = 10.0, semantic: SemanticTokens | None = None) -> io.NodeOutput:
+        rights = rights_record(who, right, right_other, when, evidence, note)
+        art = one_clip(audio, "Bark Voice From Audio")
+        _comfy.check_interrupt()
+        m = models.prepare("decode")  # the codec encodes
+        voice = voice_from_audio(m, art, rights=rights, semantic=semantic, name=name.strip() or "reference",
+                                 max_seconds=max_seconds)
+        _comfy.log.info("Bark: voice %r from %.2f s of audio (rights: %s, %s)", voice.name,
+                        voice.source.get("seconds", 0.0), rights["who"], rights["right"])
+        return io.NodeOutput(voice)
+
+
 VOICE_DESTINATIONS = ("models/bark/voices", "output")
 
 
@@ -159,4 +239,4 @@ class BarkSaveVoice(io.ComfyNode):
         return io.NodeOutput(str(path), ui=ui)
 
 
-NODES = [BarkVoicePreset, BarkVoiceFile, BarkVoiceFromTake, BarkSaveVoice]
+NODES = [BarkVoicePreset, BarkVoiceFile, BarkVoiceFromTake, BarkVoiceFromAudio, BarkSaveVoice]

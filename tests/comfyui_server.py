@@ -236,9 +236,16 @@ class ComfyServer:
     def object_info(self, node_id: str | None = None) -> dict[str, Any]:
         return self.get_json("/object_info" + (f"/{node_id}" if node_id else ""), timeout=60)
 
-    def queue(self, prompt: dict[str, Any]) -> str:
-        """POST an API-format workflow; returns its prompt_id, or raises PromptRejected (validation errors)."""
-        status, body = self.post_json("/prompt", {"prompt": prompt, "client_id": self.client_id})
+    def queue(self, prompt: dict[str, Any], extra_pnginfo: dict[str, Any] | None = None) -> str:
+        """POST an API-format workflow; returns its prompt_id, or raises PromptRejected (validation errors).
+
+        ``extra_pnginfo`` is what the editor sends along (``{"workflow": <UI-format graph>}``); savers
+        write it into their files.
+        """
+        data: dict[str, Any] = {"prompt": prompt, "client_id": self.client_id}
+        if extra_pnginfo is not None:
+            data["extra_data"] = {"extra_pnginfo": extra_pnginfo}
+        status, body = self.post_json("/prompt", data)
         if status != 200 or not isinstance(body, dict) or "prompt_id" not in body:
             raise PromptRejected(status, body)
         return str(body["prompt_id"])
@@ -259,9 +266,10 @@ class ComfyServer:
             time.sleep(0.25)
         raise ServerError(f"prompt {prompt_id} did not finish within {timeout:.0f} s:\n{self.log_tail()}")
 
-    def run(self, prompt: dict[str, Any], timeout: float = 300.0) -> dict[str, Any]:
+    def run(self, prompt: dict[str, Any], timeout: float = 300.0,
+            extra_pnginfo: dict[str, Any] | None = None) -> dict[str, Any]:
         """Queue, wait, and raise with the server's error message if the prompt failed."""
-        entry = self.wait(self.queue(prompt), timeout)
+        entry = self.wait(self.queue(prompt, extra_pnginfo), timeout)
         if entry["status"]["status_str"] != "success":
             raise ServerError(f"prompt failed: {json.dumps(error_messages(entry))[:3000]}")
         return entry
@@ -286,6 +294,28 @@ class ComfyServer:
                     if isinstance(item, dict) and item.get("type") == "output" and "filename" in item:
                         files.append(self.output_dir / item.get("subfolder", "") / item["filename"])
         return files
+
+
+    def node_files(self, entry: dict[str, Any], node_id: str) -> list[Path]:
+        """Files one output node reported (type 'output')."""
+        return self.output_files({"outputs": {node_id: entry.get("outputs", {}).get(node_id, {})}})
+
+
+def node_text(entry: dict[str, Any], node_id: str) -> str:
+    """The text a node showed in the UI (PreviewAny, or a node returning ui text)."""
+    return "".join(entry.get("outputs", {}).get(node_id, {}).get("text", []))
+
+
+def ffprobe(path: str | os.PathLike) -> dict[str, Any]:
+    """(sample rate, channels, duration, tags) of an audio file's first audio stream, read by ffprobe."""
+    out = subprocess.run(["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json", str(path)],
+                         capture_output=True, text=True, check=True).stdout
+    probe = json.loads(out)
+    stream = next(s for s in probe["streams"] if s.get("codec_type") == "audio")
+    duration = float(stream.get("duration") or probe["format"]["duration"])
+    tags = {**probe["format"].get("tags", {}), **stream.get("tags", {})}
+    return {"sample_rate": int(stream["sample_rate"]), "channels": int(stream["channels"]), "duration": duration,
+            "codec": stream.get("codec_name"), "tags": tags}
 
 
 def error_messages(entry: dict[str, Any]) -> list[dict[str, Any]]:

@@ -26,7 +26,9 @@ from comfyui_server import (
     PromptRejected,
     api_to_ui,
     error_messages,
+    ffprobe,
     load_api_workflow,
+    node_text,
     ui_to_api,
 )
 
@@ -45,15 +47,44 @@ OUR_NODES = {
     "BarkTextToSemantic", "BarkSemanticToCoarse", "BarkCoarseToFine", "BarkDecode", "BarkGenerate",
     "BarkInspect", "BarkAudioInfo", "BarkCoarsePreview", "BarkSaveArtifact", "BarkLoadSemantic",
     "BarkLoadCoarse", "BarkLoadFine",
+    "BarkLabel", "BarkSaveLabelledAudio", "BarkDetectWatermark", "BarkQualityCheck", "BarkReview",
+    "BarkLongForm", "BarkVoiceFromAudio",
 }
 TAKE_S = 1.0
 TINY = {"models": "tiny"}
+REFERENCE_WAV = "bark_reference.wav"  # the voice-from-audio example's Load Audio file
+CHECKED: list[str] = []  # one line per labelled file checked, printed at the end
+
+
+def write_reference_wav(path: Path) -> None:
+    """A short spoken WAV for Load Audio: espeak-ng where installed, else a synthetic voiced signal."""
+    espeak = shutil.which("espeak-ng")
+    if espeak:
+        import subprocess
+
+        subprocess.run([espeak, "-w", str(path), "Hello, this is my own voice, recorded for a test."], check=True)
+        return
+    import wave
+
+    import numpy as np
+
+    rate = 22050
+    t = np.arange(int(rate * 2.0)) / rate
+    phase = 2 * np.pi * np.cumsum(130 + 15 * np.sin(2 * np.pi * 0.8 * t)) / rate
+    x = sum(np.sin(k * phase) / k for k in range(1, 10)) * (0.5 * (1 + np.sin(2 * np.pi * 4 * t))) ** 2 * 0.2
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes((np.clip(x, -1, 1) * 32767).astype("<i2").tobytes())
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, tiny_dir: Path):
     base = tmp_path_factory.mktemp("comfyui")
     shutil.copytree(tiny_dir, base / "models" / "bark" / "tiny")
+    (base / "input").mkdir(parents=True, exist_ok=True)
+    write_reference_wav(base / "input" / REFERENCE_WAV)
     srv = ComfyServer.start(COMFYUI_DIR, base, python=COMFYUI_PYTHON)
     try:
         yield srv
@@ -106,10 +137,45 @@ def test_node_docs_are_served(server: ComfyServer):
     assert status == 200 and "Bark Generate" in str(body)
 
 
+def workflow_in_file(path: Path, label: dict[str, Any]) -> dict[str, Any]:
+    """The ComfyUI prompt/workflow a saved file carries: plain file tags, or the label's extra.comfyui."""
+    tags = {k.lower(): v for k, v in ffprobe(path)["tags"].items()}
+    if "prompt" in tags:
+        return {k: json.loads(tags[k]) for k in ("prompt", "workflow") if k in tags}
+    return dict((label.get("extra") or {}).get("comfyui") or {})
+
+
+def check_labelled_file(path: Path, inputs: dict[str, Any], max_s: float) -> dict[str, Any]:
+    """A file from Bark Save Labelled Audio: rate, mono, duration, label tags (ffprobe and read_label), watermark."""
+    from bark_core.label import read_label
+    from bark_core.watermark import detect
+
+    probe = ffprobe(path)
+    rate = 24000 if inputs["sample_rate"] == "keep" else int(inputs["sample_rate"])
+    assert (probe["sample_rate"], probe["channels"]) == (rate, 1), probe
+    assert 0.2 < probe["duration"] <= max_s, (path.name, probe["duration"], max_s)
+    if path.suffix != ".wav":  # ffprobe sees the tags of compressed formats (WAV's sit in RIFF chunks)
+        tags = {k.upper(): v for k, v in probe["tags"].items()}
+        assert tags.get("AI_GENERATED") == "true" and "BARK_LABEL" in tags, sorted(tags)
+    label = read_label(path)
+    assert label and label["AI_GENERATED"] is True and label["generator"] == "bark_core", label
+    assert label["digital_source_type"].endswith("trainedAlgorithmicMedia")
+    assert label["watermark"]["scheme"] == "bark_core-ss-v1" and label["review"]["human_review"]
+    assert label["qc"]["schema"] == "bark_core.quality/1"
+    assert workflow_in_file(path, label).get("prompt"), "the prompt is not in the file"
+    found = detect(path)
+    assert found.detected, (path.name, found)
+    CHECKED.append(f"{path.relative_to(path.parents[1])}: {probe['codec']} {probe['sample_rate']} Hz mono "
+                   f"{probe['duration']:.2f} s, label voice={label.get('voice')} seed={label.get('seed')} "
+                   f"review={label['review']['human_review']}, watermark z={found.score:.1f}")
+    return label
+
+
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
 def test_example_workflow_runs(server: ComfyServer, example: Path):
     t0 = time.monotonic()
-    entry = server.run(load_api_workflow(example, loader=TINY, max_duration_s=TAKE_S), timeout=400)
+    prompt = load_api_workflow(example, loader=TINY, max_duration_s=TAKE_S)
+    entry = server.run(prompt, timeout=400)
     files = server.output_files(entry)
     assert files, f"{example.name} saved nothing"
     for path in files:
@@ -117,7 +183,8 @@ def test_example_workflow_runs(server: ComfyServer, example: Path):
         if path.suffix == ".flac":
             rate, channels, samples = flac_info(path)
             assert (rate, channels) == (24000, 1)
-            assert 0 < samples <= (TAKE_S + 0.1) * rate * 2 and samples % 320 == 0, samples
+            if example.stem != "bark_long_form":
+                assert 0 < samples <= (TAKE_S + 0.1) * rate * 2 and samples % 320 == 0, samples
         elif path.suffix == ".png":
             assert png_size(path)[0] == 960
         elif path.suffix == ".npz":
@@ -125,6 +192,37 @@ def test_example_workflow_runs(server: ComfyServer, example: Path):
 
             with np.load(path, allow_pickle=False) as data:
                 assert data.files
+    labels = {}
+    for node_id, node in prompt.items():
+        if node["class_type"] != "BarkSaveLabelledAudio":
+            continue
+        saved = server.node_files(entry, node_id)
+        assert len(saved) == 1 and saved[0].suffix == f".{node['inputs']['format']}", saved
+        max_s = TAKE_S + 0.1
+        if example.stem == "bark_long_form":  # "<n> chunk(s), <total> s in total, ..."
+            first = node_text(entry, "6").split(",")
+            n_chunks, total = int(first[0].split()[0]), float(first[1].split()[0])
+            assert n_chunks >= 2 and total <= n_chunks * TAKE_S + (n_chunks - 1) * 0.25 + 0.01
+            max_s = total + 0.1
+            assert abs(ffprobe(saved[0])["duration"] - total) < 0.05
+        labels[node_id] = check_labelled_file(saved[0], node["inputs"], max_s)
+    if example.stem == "bark_stagewise":
+        assert labels["7"]["seed"] == 1 and labels["7"]["voice"] == "v2/en_speaker_6"
+        assert labels["7"]["voice_origin"]["kind"] == "preset"
+    elif example.stem == "bark_quality_review":
+        assert labels["8"]["review"]["human_review"] == "approved"
+        assert labels["8"]["review"]["reviewed_by"] == "Your Name"
+        assert node_text(entry, "9").startswith("approved by Your Name")
+    elif example.stem == "bark_voice_from_audio":
+        origin = labels["6"]["voice_origin"]
+        assert origin["kind"] == "audio" and origin["rights"]["who"] == "Your Name"
+        assert origin["rights"]["right"] == "own voice" and origin["rights"]["when"] == "2024-05-01"
+    elif example.stem == "bark_label_detect":
+        assert labels["7"]["text"] == labels["8"]["text"]  # include_text on
+        assert node_text(entry, "5").startswith("Watermark DETECTED")
+        assert node_text(entry, "6").startswith("Watermark not detected")  # the unlabelled take
+    elif example.stem == "bark_long_form":
+        assert labels["5"]["extra"]["chunks"] >= 2 and labels["5"]["seed"] == 2024
     print(f"{example.stem}: {time.monotonic() - t0:.1f} s, {[p.name for p in files]}")
 
 
@@ -268,6 +366,98 @@ def test_unload_models_then_run_again(server: ComfyServer):
     wf["3"]["inputs"]["seed"] = 4321
     entry = server.run(wf, timeout=300)
     assert server.output_files(entry)
+
+
+def test_label_errors_show_clear_messages(server: ComfyServer):
+    """An unreviewed take is refused for public use; a voice from audio without its date is refused."""
+    public = _workflow("bark_quality_review")
+    public["3"]["inputs"]["seed"] = 2718  # a take nobody reviewed
+    public["8"]["inputs"]["audio"] = ["5", 3]
+    del public["7"], public["9"]
+    before = set((server.output_dir / "audio").glob("bark_public_*"))
+    _expect_error(server, public, "BarkSaveLabelledAudio", "NotApprovedError", "has not been reviewed")
+    assert set((server.output_dir / "audio").glob("bark_public_*")) == before, "a refused take was saved"
+
+    rights = _workflow("bark_voice_from_audio")
+    rights["3"]["inputs"]["when"] = ""
+    _expect_error(server, rights, "BarkVoiceFromAudio", "RightsError", "needs when")
+    rights["3"]["inputs"].update(when="2024-05-01", right="(choose)")
+    _expect_error(server, rights, "BarkVoiceFromAudio", "RightsError", "Choose the basis")
+
+    unlabelled_public = _workflow("bark_stagewise")
+    unlabelled_public["7"]["inputs"].update(public=True, label=False)
+    _expect_error(server, unlabelled_public, "BarkSaveLabelledAudio", "LabelError", "label OFF")
+    server.run(_workflow("bark_generate"), timeout=300)  # healthy afterwards
+
+
+def test_saved_file_carries_the_editor_workflow(server: ComfyServer, object_info: dict[str, Any]):
+    """As core SaveAudio does, the prompt and the editor's workflow (extra_pnginfo) go into the file."""
+    from bark_core.label import read_label
+
+    wf = _workflow("bark_stagewise")
+    wf["5"]["inputs"]["seed"] = 31  # fine re-runs, so the saver writes a new file
+    wf["7"]["inputs"].update(filename_prefix="audio/bark_with_workflow", format="ogg")
+    ui = api_to_ui(wf, object_info)
+    entry = server.run(wf, timeout=300, extra_pnginfo={"workflow": ui})
+    path = server.node_files(entry, "7")[0]
+    label = check_labelled_file(path, wf["7"]["inputs"], TAKE_S + 0.1)
+    carried = workflow_in_file(path, read_label(path))
+    assert carried["workflow"] == ui and carried["prompt"]["7"]["class_type"] == "BarkSaveLabelledAudio"
+    assert label["seed"] == 1
+
+
+def test_stage_cache_serves_earlier_stages_after_comfy_frees_its_cache(server: ComfyServer):
+    """The loader's stage cache outlives ComfyUI's executor cache: semantic tokens come back as a cache hit."""
+    wf = {
+        "1": {"class_type": "BarkModelLoader", "inputs": {**_workflow("bark_stagewise")["1"]["inputs"]}},
+        "2": {"class_type": "BarkTextToSemantic",
+              "inputs": {"models": ["1", 0], "text": "Cached across prompts.", "seed": 77, "temp": 0.7, "top_k": 0,
+                         "top_p": 1.0, "min_eos_p": 0.2, "max_duration_s": TAKE_S, "allow_early_stop": True}},
+        "3": {"class_type": "BarkInspect", "inputs": {"artifact": ["2", 0], "width": 320, "height": 160}},
+        "4": {"class_type": "PreviewAny", "inputs": {"source": ["3", 1]}},
+    }
+    assert wf["1"]["inputs"]["stage_cache"] == "memory"
+    first = json.loads(node_text(server.run(wf, timeout=300), "4"))
+    assert first["chain"][-1]["cache_hit"] is False
+    server.free(unload_models=True, free_memory=True)  # ComfyUI forgets every output (and the loader's handle)
+    time.sleep(1.0)
+    wf["3"]["inputs"]["width"] = 336
+    entry = server.run(wf, timeout=300)
+    second = json.loads(node_text(entry, "4"))
+    assert second["chain"][-1]["cache_hit"] is True and second["cache_hits"] == 1
+    assert second["id"] == first["id"]
+
+
+def test_long_form_progress_runs_over_chunks(server: ComfyServer):
+    ws = server.websocket()
+    try:
+        wf = _workflow("bark_long_form")
+        wf["3"]["inputs"].update(seed=8, text="One short sentence. Then another one. And a third.", max_chars=20)
+        prompt_id = server.queue(wf)
+        seen: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 400
+        while time.monotonic() < deadline:
+            msg = ws.recv(timeout=5)
+            if msg is None:
+                continue
+            seen.append(msg)
+            if msg["type"] in ("execution_success", "execution_error") and msg["data"].get("prompt_id") == prompt_id:
+                break
+        assert seen[-1]["type"] == "execution_success", seen[-1]
+        values = [m["data"]["value"] for m in seen if m["type"] == "progress" and m["data"]["node"] == "3"]
+        assert values and values == sorted(values) and values[-1] == 1000 and len(set(values)) >= 6, values
+    finally:
+        ws.close()
+    entry = server.history(prompt_id)
+    assert node_text(entry, "6").startswith("3 chunk(s)")
+
+
+def test_zz_report_checked_files():
+    """Prints what the labelled-file checks saw (run with -s to read it)."""
+    print(f"\n--- {len(CHECKED)} labelled file(s) checked ---")
+    for line in CHECKED:
+        print(line)
+    assert CHECKED
 
 
 def test_server_log_has_no_pack_errors(server: ComfyServer):
