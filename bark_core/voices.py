@@ -257,7 +257,7 @@ def voice_from_artifacts(semantic: Any, coarse: Any, fine: Any, *, name: str = "
 
 
 def voice_from_audio(models: Any, audio: Any, *, rights: Any, semantic: Any = None, name: str = "reference",
-                     sample_rate: int | None = None, max_seconds: float = 10.0) -> Voice:
+                     sample_rate: int | None = None, max_seconds: float = 10.0, **info: Any) -> Voice:
     """Partial voice cloning: EnCodec codes of a user's recording as coarse/fine prompts.
 
     Bark has no public audio->semantic model, so the semantic prompt stays empty unless you supply
@@ -276,7 +276,8 @@ def voice_from_audio(models: Any, audio: Any, *, rights: Any, semantic: Any = No
     sem = np.zeros(0, dtype=np.int64)
     if semantic is not None:
         sem = semantic.tokens if isinstance(semantic, SemanticTokens) else np.asarray(semantic)
-    source: dict[str, Any] = {"kind": "audio", "rights": record.to_dict(), "encoded_from": fine.provenance.parent,
-                              "seconds": round(n / C.COARSE_RATE_HZ, 3)}
+    # ``info``: what the caller knows of the recording (file name, its sha256), kept with the rights
+    source: dict[str, Any] = {**info, "kind": "audio", "rights": record.to_dict(),
+                              "encoded_from": fine.provenance.parent, "seconds": round(n / C.COARSE_RATE_HZ, 3)}
     source["semantic_supplied"] = bool(sem.size)
     return Voice(semantic=sem, coarse=codes[:2], fine=codes, name=name, source=source)
