@@ -190,6 +190,14 @@ def main(argv: list[str] | None = None) -> int:
     return _run(build_parser(), argv)
 
 
+def run_standalone(prog: str, description: str, add_commands: Any, argv: Any = None) -> int:
+    """``python -m bark_core.<module>`` entry points: the same parsing and one-line errors as ``bark-core``."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    return _run(parser, None if argv is None else list(argv))
+
+
 def say_main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bark-say", description="Turn text into a 24 kHz audio file with Bark.")
     parser.add_argument("-v", "--verbose", action="store_true")

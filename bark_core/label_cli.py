@@ -203,12 +203,10 @@ def _print_record(record: dict[str, Any]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Standalone entry point: ``python -m bark_core.label_cli {label,detect} ...``."""
-    parser = argparse.ArgumentParser(prog="python -m bark_core.label_cli", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_label_commands(sub)
-    args = parser.parse_args(argv)
-    return int(args.func(args))
+    """Standalone entry point: ``python -m bark_core.label_cli {label,detect}``."""
+    from .cli import run_standalone
+
+    return run_standalone("python -m bark_core.label_cli", __doc__.splitlines()[0], add_label_commands, argv)
 
 
 if __name__ == "__main__":

@@ -115,11 +115,9 @@ def run_check(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Standalone entry point: ``python -m bark_core.quality_cli check FILE ...``."""
-    parser = argparse.ArgumentParser(prog="python -m bark_core.quality_cli", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_quality_commands(sub)
-    args = parser.parse_args(argv)
-    return int(args.func(args))
+    from .cli import run_standalone
+
+    return run_standalone("python -m bark_core.quality_cli", __doc__.splitlines()[0], add_quality_commands, argv)
 
 
 if __name__ == "__main__":
