@@ -16,17 +16,22 @@ from .errors import BarkError
 class ProgressBar:
     """A one-line text bar on stderr; the core only calls ``progress(stage, done, total)``."""
 
-    def __init__(self, stream: Any = None, width: int = 30):
+    def __init__(self, stream: Any = None, width: int = 30, interval: float = 0.1):
         self.stream = stream or sys.stderr
         self.width = width
+        self.interval = interval
         self.stage: str | None = None
-        self.t0 = time.monotonic()
+        self.t0 = self.drawn = time.monotonic()
 
     def __call__(self, stage: str, done: int, total: int) -> None:
+        now = time.monotonic()
         if stage != self.stage:
             if self.stage is not None:
                 self.stream.write("\n")
-            self.stage, self.t0 = stage, time.monotonic()
+            self.stage, self.t0, self.drawn = stage, now, 0.0
+        elif done < total and now - self.drawn < self.interval:
+            return  # at most ~10 redraws a second, whatever the token rate
+        self.drawn = now
         frac = 0.0 if total <= 0 else min(1.0, done / total)
         fill = int(round(frac * self.width))
         self.stream.write(f"\r{stage:>8} [{'#' * fill}{'.' * (self.width - fill)}] {frac * 100:5.1f}% "
