@@ -89,19 +89,7 @@ def _split_long_sentence(sentence: str, fits: Callable[[str], bool]) -> list[str
     parts = [p for p in _SOFT_BREAKS.split(sentence) if p]
     pieces: list[str] = []
     for part in parts:
-        if fits(part):
-            pieces.append(part)
-            continue
-        cur = ""
-        for word in part.split(" "):
-            cand = f"{cur} {word}".strip()
-            if cur and not fits(cand):
-                pieces.append(cur)
-                cur = word
-            else:
-                cur = cand
-        if cur:
-            pieces.append(cur)
+        pieces.extend([part] if fits(part) else _pack(part.split(" "), fits))
     return _pack(pieces, fits)
 
 
