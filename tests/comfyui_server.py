@@ -27,6 +27,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# Every node the pack must register: the unit tests and the real-server test both hold it to this list.
+PACK_NODES = frozenset({
+    "BarkModelLoader", "BarkVoicePreset", "BarkVoiceFile", "BarkVoiceFromTake", "BarkVoiceFromAudio", "BarkSaveVoice",
+    "BarkTextToSemantic", "BarkSemanticToCoarse", "BarkCoarseToFine", "BarkDecode", "BarkGenerate", "BarkLongForm",
+    "BarkLabel", "BarkSaveLabelledAudio", "BarkDetectWatermark", "BarkQualityCheck", "BarkReview",
+    "BarkInspect", "BarkAudioInfo", "BarkCoarsePreview", "BarkSaveArtifact", "BarkLoadSemantic",
+    "BarkLoadCoarse", "BarkLoadFine",
+})
+
 REPO = Path(__file__).resolve().parents[1]
 PACK_LINK_NAME = "bark-stages"
 

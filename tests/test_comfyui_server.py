@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from comfyui_server import (
     PACK_LINK_NAME,
+    PACK_NODES,
     REPO,
     ComfyServer,
     PromptRejected,
@@ -42,14 +43,6 @@ pytestmark = pytest.mark.skipif(
 
 EXAMPLES = sorted((REPO / "examples" / "comfyui").glob("*.json"))
 TEMPLATES = REPO / "example_workflows"
-OUR_NODES = {
-    "BarkModelLoader", "BarkVoicePreset", "BarkVoiceFile", "BarkVoiceFromTake", "BarkSaveVoice",
-    "BarkTextToSemantic", "BarkSemanticToCoarse", "BarkCoarseToFine", "BarkDecode", "BarkGenerate",
-    "BarkInspect", "BarkAudioInfo", "BarkCoarsePreview", "BarkSaveArtifact", "BarkLoadSemantic",
-    "BarkLoadCoarse", "BarkLoadFine",
-    "BarkLabel", "BarkSaveLabelledAudio", "BarkDetectWatermark", "BarkQualityCheck", "BarkReview",
-    "BarkLongForm", "BarkVoiceFromAudio",
-}
 TAKE_S = 1.0
 TINY = {"models": "tiny"}
 REFERENCE_WAV = "bark_reference.wav"  # the voice-from-audio example's Load Audio file
@@ -119,10 +112,10 @@ def png_size(path: Path) -> tuple[int, int]:
 
 def test_object_info_lists_every_node(server: ComfyServer, object_info: dict[str, Any]):
     """An import failure only logs 'IMPORT FAILED' (even under --quick-test-for-ci): check the node list."""
-    missing = OUR_NODES - set(object_info)
+    missing = PACK_NODES - set(object_info)
     assert not missing, f"nodes missing from /object_info: {sorted(missing)}\n{server.log_tail()}"
-    extra = {k for k in object_info if k.startswith("Bark")} - OUR_NODES
-    assert not extra, f"unexpected Bark nodes {extra}: update OUR_NODES and the docs"
+    extra = {k for k in object_info if k.startswith("Bark")} - PACK_NODES
+    assert not extra, f"unexpected Bark nodes {extra}: update PACK_NODES and the docs"
     loader = object_info["BarkModelLoader"]["input"]["required"]["models"]
     assert "tiny" in loader[1]["options"] and loader[1]["options"][0] == "suno"
     seed = object_info["BarkTextToSemantic"]["input"]["required"]["seed"]
