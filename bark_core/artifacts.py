@@ -71,22 +71,25 @@ class Provenance:
         return cls(**kwargs)
 
 
-def _as_int_array(name: str, value: Any, ndim: int, low: int, high: int) -> np.ndarray:
-    """Check and convert token arrays so bad data fails here, not deep inside a model."""
+def check_token_array(name: str, value: Any, *, ndim: int, high: int, low: int = 0, rows: int | None = None,
+                      allow_empty: bool = True, error: type[Exception] = ArtifactError) -> np.ndarray:
+    """Check token/code arrays once, for artifacts and voices alike, so bad data fails here with a
+    message naming it, not deep inside a model. Returns int64 (uint16 presets become plain ints)."""
     arr = np.asarray(value)
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
-        raise ArtifactError(f"{name} must be a numeric array, got dtype {arr.dtype}.")
-    if arr.ndim != ndim:
-        raise ArtifactError(f"{name} must have {ndim} dimension(s), got shape {arr.shape}.")
+        raise error(f"{name} must be an integer array, got dtype {arr.dtype}.")
+    if arr.ndim != ndim or (rows is not None and arr.shape[0] != rows):
+        want = "(frames,)" if ndim == 1 else f"({rows if rows is not None else 'codebooks'}, frames)"
+        raise error(f"{name} must have shape {want}, got {arr.shape}.")
     if np.issubdtype(arr.dtype, np.floating):
         if not np.all(np.isfinite(arr)):
-            raise ArtifactError(f"{name} contains NaN or infinite values.")
+            raise error(f"{name} contains NaN or infinite values; the data is damaged.")
         if not np.all(arr == np.round(arr)):
-            raise ArtifactError(f"{name} must hold whole token ids, found fractional values.")
+            raise error(f"{name} holds fractional values; token ids must be whole numbers.")
+    if not allow_empty and arr.shape[-1] == 0:
+        raise error(f"{name} is empty; it needs at least one frame.")
     if arr.size and (arr.min() < low or arr.max() >= high):
-        raise ArtifactError(
-            f"{name} holds ids from {int(arr.min())} to {int(arr.max())}; valid ids are {low}..{high - 1}."
-        )
+        raise error(f"{name} holds ids {int(arr.min())}..{int(arr.max())}; valid ids are {low}..{high - 1}.")
     return arr.astype(np.int64)
 
 
@@ -170,7 +173,7 @@ class SemanticTokens(Artifact):
     tokens: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     def __post_init__(self) -> None:
-        self.tokens = _as_int_array("semantic tokens", self.tokens, 1, 0, C.SEMANTIC_VOCAB_SIZE)
+        self.tokens = check_token_array("semantic tokens", self.tokens, ndim=1, high=C.SEMANTIC_VOCAB_SIZE)
 
     @property
     def n_frames(self) -> int:
@@ -188,7 +191,7 @@ class _Codes(Artifact):
     codes: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int64))
 
     def __post_init__(self) -> None:
-        codes = _as_int_array(f"{self.KIND} codes", self.codes, 2, 0, C.CODEBOOK_SIZE)
+        codes = check_token_array(f"{self.KIND} codes", self.codes, ndim=2, high=C.CODEBOOK_SIZE)
         if codes.shape[0] != self.N_CODEBOOKS:
             raise ArtifactError(
                 f"{self.KIND} codes must have {self.N_CODEBOOKS} codebooks (shape ({self.N_CODEBOOKS}, frames)), "

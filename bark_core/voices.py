@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from . import constants as C
+from .artifacts import check_token_array
 from .errors import VoiceError
 from .fileio import atomic_write
 
@@ -27,24 +28,8 @@ _META_KEY = "bark_core_voice"
 
 
 def _check(name: str, source: str, value: Any, ndim: int, rows: int | None, high: int) -> np.ndarray:
-    arr = np.asarray(value)
-    where = f"voice {source!r}: {name}"
-    if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
-        raise VoiceError(f"{where} must be an integer array, got dtype {arr.dtype}.")
-    if arr.ndim != ndim or (rows is not None and arr.shape[0] != rows):
-        want = "(frames,)" if ndim == 1 else f"({rows}, frames)"
-        raise VoiceError(f"{where} must have shape {want}, got {arr.shape}.")
-    if np.issubdtype(arr.dtype, np.floating):
-        if not np.all(np.isfinite(arr)):
-            raise VoiceError(f"{where} contains NaN or infinite values; the file is damaged.")
-        if not np.all(arr == np.round(arr)):
-            raise VoiceError(f"{where} holds fractional values; token ids must be whole numbers.")
-    if arr.shape[-1] == 0:
-        raise VoiceError(f"{where} is empty; a voice needs at least one frame.")
-    lo, hi = arr.min(), arr.max()
-    if lo < 0 or hi >= high:
-        raise VoiceError(f"{where} holds ids {int(lo)}..{int(hi)}; valid ids are 0..{high - 1}.")
-    return arr.astype(np.int64)  # uint16 presets such as "announcer" become plain ints
+    return check_token_array(f"voice {source!r}: {name}", value, ndim=ndim, rows=rows, high=high,
+                             allow_empty=False, error=VoiceError)
 
 
 @dataclass(eq=False)
