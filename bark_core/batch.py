@@ -17,6 +17,7 @@ import torch
 from . import constants as C
 from .artifacts import CoarseCodes, FineCodes, Provenance, SemanticTokens
 from .errors import ArtifactError
+from .fast import coarse_tokens_fast, semantic_tokens_fast
 from .generation import (
     _child,
     _device_of,
@@ -208,13 +209,16 @@ def generate_batch(models: BarkModels, texts: Sequence[str], voices: Any = None,
                         max_gen_duration_s=max_gen_duration_s, allow_early_stop=allow_early_stop)
     with models.use("text") as loaded:
         g, used = gens(0, _device_of(loaded.model))
-        tokens = semantic_tokens_batch(loaded.model, [e[0] for e in encoded],
+        sem_decoder = models.decoder_for("text")
+        run_semantic = semantic_tokens_fast if sem_decoder == "fast" else semantic_tokens_batch
+        tokens = run_semantic(loaded.model, [e[0] for e in encoded],
                                        [None if v is None else v.semantic for v in vs], g, progress=cb("semantic"),
                                        **sem_settings)
         sems = []
         for i in range(n):
             # the same record a single run writes, so a batch item has the id its single run would have
-            settings = {**sem_settings, "text": norm[i], "text_sha256": hashlib.sha256(norm[i].encode()).hexdigest(),
+            settings = {**sem_settings, "decoder": sem_decoder, "text": norm[i],
+                        "text_sha256": hashlib.sha256(norm[i].encode()).hexdigest(),
                         "text_tokens": int(len(encoded[i][0])), "text_truncated_pct": encoded[i][1],
                         "tokenizer": tok.source, **_settings_dtype(loaded.model)}
             sems.append(SemanticTokens(tokens=tokens[i], provenance=Provenance(
@@ -227,10 +231,11 @@ def generate_batch(models: BarkModels, texts: Sequence[str], voices: Any = None,
     coarse_settings = dict(temp=coarse_temp, top_k=top_k, top_p=top_p)
     with models.use("coarse") as loaded:
         g, used = gens(1, _device_of(loaded.model))
-        codes = coarse_tokens_batch(loaded.model, [s.tokens for s in sems], vs, g, progress=cb("coarse"),
-                                    **coarse_settings)
+        coarse_decoder = models.decoder_for("coarse")
+        run_coarse = coarse_tokens_fast if coarse_decoder == "fast" else coarse_tokens_batch
+        codes = run_coarse(loaded.model, [s.tokens for s in sems], vs, g, progress=cb("coarse"), **coarse_settings)
         settings = {**coarse_settings, "max_coarse_history": C.MAX_COARSE_HISTORY,
-                    "sliding_window_len": C.SLIDING_WINDOW_LEN}
+                    "sliding_window_len": C.SLIDING_WINDOW_LEN, "decoder": coarse_decoder}
         coarses = [CoarseCodes(codes=codes[i], parent=sems[i],
                                provenance=_child(sems[i], "coarse", loaded, settings, used[i], vs[i], loaded.model))
                    for i in range(n)]

@@ -87,12 +87,24 @@ def semantic_stop(item: int, probs: torch.Tensor | None, allow_early_stop: bool,
     )
 
 
+def semantic_stop_mask(ids: torch.Tensor, probs: torch.Tensor | None, allow_early_stop: bool,
+                       min_eos_p: float | None) -> torch.Tensor:
+    """:func:`semantic_stop` for a batch of draws, as a bool tensor that stays on the device."""
+    stop = torch.zeros_like(ids, dtype=torch.bool)
+    if not allow_early_stop:
+        return stop
+    stop = ids == C.SEMANTIC_VOCAB_SIZE
+    if min_eos_p is not None and probs is not None:
+        stop = stop | (probs[..., -1] >= min_eos_p)
+    return stop
+
+
 def semantic_candidates(row: torch.Tensor, allow_early_stop: bool) -> torch.Tensor:
-    """The 10,000 semantic logits, plus the EOS logit as candidate 10,000 when early stop is on."""
+    """The 10,000 semantic logits, plus the EOS logit as candidate 10,000 when early stop is on (last axis)."""
     row = row.float()
-    relevant = row[: C.SEMANTIC_VOCAB_SIZE]
+    relevant = row[..., : C.SEMANTIC_VOCAB_SIZE]
     if allow_early_stop:
-        relevant = torch.cat([relevant, row[C.SEMANTIC_EOS_TOKEN:C.SEMANTIC_EOS_TOKEN + 1]])
+        relevant = torch.cat([relevant, row[..., C.SEMANTIC_EOS_TOKEN:C.SEMANTIC_EOS_TOKEN + 1]], dim=-1)
     return relevant
 
 
@@ -346,13 +358,20 @@ def generate_semantic(models: BarkModels, text: str, voice: Any = None, *, temp:
         warnings.warn(msg, TextTruncatedWarning, stacklevel=2)
     settings = dict(temp=temp, top_k=top_k, top_p=top_p, min_eos_p=min_eos_p,
                     max_gen_duration_s=max_gen_duration_s, allow_early_stop=allow_early_stop)
+    decoder = models.decoder_for("text")
 
     def compute() -> SemanticTokens:
         with models.use("text") as loaded:
             gen, used_seed = make_generator(seed, _device_of(loaded.model))
-            tokens = semantic_tokens(loaded.model, ids, None if voice is None else voice.semantic, generator=gen,
-                                     progress=progress, **settings)
-            recorded = {**settings, "text": text, "text_sha256": hashlib.sha256(text.encode()).hexdigest(),
+            history = None if voice is None else voice.semantic
+            if decoder == "fast":
+                from .fast import semantic_tokens_fast
+
+                tokens = semantic_tokens_fast(loaded.model, [ids], [history], [gen], progress=progress, **settings)[0]
+            else:
+                tokens = semantic_tokens(loaded.model, ids, history, generator=gen, progress=progress, **settings)
+            recorded = {**settings, "decoder": decoder, "text": text,
+                        "text_sha256": hashlib.sha256(text.encode()).hexdigest(),
                         "text_tokens": int(len(ids)), "text_truncated_pct": cut, "tokenizer": models.tokenizer.source,
                         **_settings_dtype(loaded.model)}
             prov = Provenance(stage="semantic", model=loaded.model_id, model_checksum=loaded.checksum,
@@ -361,7 +380,8 @@ def generate_semantic(models: BarkModels, text: str, voice: Any = None, *, temp:
         return SemanticTokens(tokens=tokens, provenance=prov)
 
     parts = dict(text=text, voice=_voice_part(voice), model=models.fingerprint("text"),
-                 tokenizer=models.tokenizer.checksum, settings=settings, dtype=str(models.dtype_for("text")),
+                 tokenizer=models.tokenizer.checksum, settings=settings, decoder=decoder,
+                 dtype=str(models.dtype_for("text")),
                  device=_device_class(models, "text"))
     return _cached(models, "semantic", seed, parts, compute)
 
@@ -391,14 +411,25 @@ def generate_coarse(models: BarkModels, semantic: SemanticTokens, voice: Any = N
     settings = dict(temp=temp, top_k=top_k, top_p=top_p, max_coarse_history=max_coarse_history,
                     sliding_window_len=sliding_window_len)
 
+    decoder = models.decoder_for("coarse")
+
     def compute() -> CoarseCodes:
         with models.use("coarse") as loaded:
             gen, used_seed = make_generator(seed, _device_of(loaded.model))
-            codes = coarse_tokens(loaded.model, semantic.tokens, voice, generator=gen, progress=progress, **settings)
-            prov = _child(semantic, "coarse", loaded, settings, used_seed, voice, loaded.model)
+            if decoder == "fast":
+                from .fast import coarse_tokens_fast
+
+                codes = coarse_tokens_fast(loaded.model, [semantic.tokens], [voice], [gen], progress=progress,
+                                           **settings)[0]
+            else:
+                codes = coarse_tokens(loaded.model, semantic.tokens, voice, generator=gen, progress=progress,
+                                      **settings)
+            prov = _child(semantic, "coarse", loaded, {**settings, "decoder": decoder}, used_seed, voice,
+                          loaded.model)
         return CoarseCodes(codes=codes, provenance=prov, parent=semantic)
 
     parts = dict(input=semantic.id, voice=_voice_part(voice), model=models.fingerprint("coarse"), settings=settings,
+                 decoder=decoder,
                  dtype=str(models.dtype_for("coarse")), device=_device_class(models, "coarse"))
     return _cached(models, "coarse", seed, parts, compute, parent=semantic)
 

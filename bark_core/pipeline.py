@@ -67,13 +67,19 @@ class BarkModels:
     transformers format ("suno/bark-small", "suno/bark"), or a local folder in either layout (for
     example the tiny untrained set from :func:`bark_core.write_tiny_model_set`).
     ``size``, ``device`` and ``dtype`` may be one value or a dict per stage (text/coarse/fine/codec).
+    ``decoder``: "auto" (the fast static-cache decoder on CUDA, the eager reference elsewhere),
+    "fast" or "eager"; see :mod:`bark_core.fast`.
     """
 
     def __init__(self, models: str | os.PathLike = "suno", *, size: str | Mapping[str, str] = "large",
                  device: str | Mapping[str, str] | None = None, dtype: Any = None, offload: bool = False,
                  cache_dir: str | os.PathLike | None = None, local_files_only: bool | None = None,
                  presets_dir: str | os.PathLike | None = None, codec_checkpoint: str | os.PathLike | None = None,
-                 tokenizer: str | os.PathLike | None = None, cache: Any = None):
+                 tokenizer: str | os.PathLike | None = None, cache: Any = None, decoder: str = "auto"):
+        from .fast import resolve_decoder
+
+        resolve_decoder(_per_stage(decoder, "text", "auto"), "cpu")  # reject a bad name now, not mid-take
+        self.decoder = decoder
         self.source = os.fspath(models)
         self.size = size
         self.offload = offload
@@ -128,6 +134,12 @@ class BarkModels:
         if stage == "codec":
             return torch.float32
         return resolve_dtype(_per_stage(self._dtype, stage, None), self.device_for(stage))
+
+    def decoder_for(self, stage: str) -> str:
+        """'fast' or 'eager': which decode loop the text and coarse stages use on their device."""
+        from .fast import resolve_decoder
+
+        return resolve_decoder(_per_stage(self.decoder, stage, "auto"), self.device_for(stage))
 
     def size_for(self, stage: str) -> str:
         return _per_stage(self.size, stage, "large")
@@ -242,6 +254,9 @@ class BarkModels:
             yield target
         finally:
             if self.offload:
+                from .fast import release
+
+                release(module)  # the static cache and graph belong to the device the model leaves
                 module.to("cpu")
                 if torch.cuda.is_available():
                     torch.cuda.empty_cache()

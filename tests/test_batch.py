@@ -8,6 +8,15 @@ import pytest
 from bark_core import ArtifactError, generate
 from bark_core.batch import generate_batch
 
+
+@pytest.fixture(params=["eager", "fast"])
+def tiny_models(tiny_dir, request):
+    """Each batch property holds for both decode loops (each against its own singles)."""
+    from bark_core import BarkModels
+
+    return BarkModels(tiny_dir, device="cpu", decoder=request.param)
+
+
 TEXTS = ["Short one.", "A somewhat longer second sentence, with a comma.", "Third [laughs] text!"]
 VOICES = [None, "v2/en_speaker_6", None]
 

@@ -27,9 +27,10 @@ def fid_dir(tmp_path_factory) -> Path:
     return write_tiny_model_set(tmp_path_factory.mktemp("fid"), n_embd=64, n_head=2, seed=3, with_codec=False)
 
 
-@pytest.fixture(scope="module")
-def ours(fid_dir, presets_dir) -> BarkModels:
-    return BarkModels(fid_dir, device="cpu", dtype="fp32", presets_dir=presets_dir)
+@pytest.fixture(scope="module", params=["eager", "fast"])
+def ours(fid_dir, presets_dir, request) -> BarkModels:
+    """Both decode loops: the eager reference and the static-cache fast path must give Suno's tokens."""
+    return BarkModels(fid_dir, device="cpu", dtype="fp32", presets_dir=presets_dir, decoder=request.param)
 
 
 def _suno_load(suno, path: Path, model_type: str, monkeypatch_ctx) -> torch.nn.Module:
