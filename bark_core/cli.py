@@ -56,6 +56,9 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--dtype", default="auto", choices=["auto", "fp32", "fp16", "bf16"],
                    help="precision of the transformers (default: bf16 on CUDA, fp32 elsewhere)")
     g.add_argument("--offload", action="store_true", help="keep idle stages on the CPU to save GPU memory")
+    g.add_argument("--decoder", default="auto", choices=["auto", "fast", "eager"],
+                   help="decode loop: fast (static cache, CUDA graphs), eager (the reference) or auto "
+                        "(fast on CUDA; fast gives other audio than eager for the same seed)")
     g.add_argument("--cache-dir", default=None, help="Hugging Face cache folder (default: the hub's own)")
     g.add_argument("--offline", action="store_true", help="use only files already in the cache")
 
@@ -66,7 +69,7 @@ def _models_from(args: argparse.Namespace) -> Any:
 
     source = tiny_model_dir() if args.tiny else args.models
     return BarkModels(source, size=args.size, device=args.device, dtype=args.dtype, offload=args.offload,
-                      cache_dir=args.cache_dir, local_files_only=True if args.offline else None)
+                      decoder=args.decoder, cache_dir=args.cache_dir, local_files_only=True if args.offline else None)
 
 
 def _say(args: argparse.Namespace) -> int:

@@ -20,6 +20,7 @@ from bark_core import BarkModels, CheckpointError
 from bark_core import constants as C
 from bark_core.cache import StageCache
 from bark_core.checkpoints import suno_filename
+from bark_core.fast import resolve_decoder
 from bark_core.pipeline import MANIFEST, resolve_dtype
 
 from . import _comfy
@@ -283,8 +284,11 @@ def open_models(source: str, *, text_size: str = "large", coarse_size: str = "la
         log.info("Bark: using %s (sizes text=%s coarse=%s fine=%s); weights not yet in %s are downloaded "
                  "on first use, each announced with its size%s", HUB_NOTES[where], text_size, coarse_size, fine_size,
                  cache_dir or "the huggingface cache", " (offline: no downloads)" if offline else "")
+    # ComfyUI parks the models on its offload device and moves them to the GPU per stage, so pick the
+    # decode loop for the device the stages run on, not the one the weights wait on
+    decoder = resolve_decoder("auto", str(load_device)) if load_device is not None else "auto"
     models = BarkModels(where, size={"text": text_size, "coarse": coarse_size, "fine": fine_size},
-                        device=bark_device, dtype=dtype, cache_dir=cache_dir,
+                        device=bark_device, dtype=dtype, decoder=decoder, cache_dir=cache_dir,
                         local_files_only=True if offline else None, presets_dir=presets_dir,
                         codec_checkpoint=codec_checkpoint, cache=cache)
     if models.untrained:

@@ -62,3 +62,16 @@ def test_cli_output_is_labelled_and_watermarked(tiny_dir, tmp_path):
     assert say_main(["No label", "--models", str(tiny_dir), "--device", "cpu", "-q", "--no-label",
                      "-o", str(raw)]) == 0
     assert read_label(raw) is None and not detect(str(raw)).detected
+
+
+def test_bark_say_decoder_flag_picks_the_decode_loop(tiny_dir, tmp_path):
+    arts = tmp_path / "arts"
+    assert say_main(["Fast please", "--models", str(tiny_dir), "--device", "cpu", "--seed", "2", "-q",
+                     "--decoder", "fast", "--dtype", "bf16", "-o", str(tmp_path / "f.wav"),
+                     "--save-artifacts", str(arts)]) == 0
+    sem = load_artifact(arts / "f.semantic.npz")
+    assert sem.provenance.settings["decoder"] == "fast" and sem.provenance.settings["dtype"] == "bfloat16"
+    assert load_artifact(arts / "f.coarse.npz").provenance.settings["decoder"] == "fast"
+    assert say_main(["Eager", "--models", str(tiny_dir), "--device", "cpu", "--seed", "2", "-q",
+                     "-o", str(tmp_path / "e.wav"), "--save-artifacts", str(arts)]) == 0
+    assert load_artifact(arts / "e.semantic.npz").provenance.settings["decoder"] == "eager"  # auto on a CPU
