@@ -33,6 +33,7 @@ from .generation import (
     encode_text,
     fine_input,
     fine_window,
+    left_pad_prompts,
     normalize_text,
     semantic_candidates,
     semantic_input,
@@ -113,10 +114,7 @@ def coarse_tokens_batch(model: torch.nn.Module, semantics: Sequence[np.ndarray],
         rows = [b for b in range(B) if n_step < n_steps[b]]
         prompts = [coarse_window_input(x_sem[b], x_coarse[b], base[b] + int(round(n_step / ratio)),
                                        max_semantic_history, max_coarse_history) for b in rows]
-        width = max(len(p) for p in prompts)
-        pad = torch.tensor([width - len(p) for p in prompts], device=device)
-        x_in = torch.stack([torch.nn.functional.pad(p, (width - len(p), 0), value=C.COARSE_SEMANTIC_PAD_TOKEN)
-                            for p in prompts])
+        x_in, pad = left_pad_prompts(prompts, device)
         cache = model.new_cache(len(rows))
         logits = model(x_in, cache, pad=pad)
         for k in range(sliding_window_len):

@@ -359,6 +359,7 @@ def coarse_tokens_fast(model: GPT, semantics: Sequence[np.ndarray], voices: Sequ
         coarse_history,
         coarse_steps,
         coarse_window_input,
+        left_pad_prompts,
         unflatten_coarse,
     )
 
@@ -406,9 +407,7 @@ def coarse_tokens_fast(model: GPT, semantics: Sequence[np.ndarray], voices: Sequ
             x_coarse = hist_coarse[b] if made is None else torch.cat([hist_coarse[b], made[b]])
             prompts.append(coarse_window_input(x_sem[b], x_coarse, base[b] + int(round(n_step / ratio)),
                                                max_semantic_history, max_coarse_history))
-        width = max(len(p) for p in prompts)
-        pad = torch.tensor([width - len(p) for p in prompts], device=device)
-        x_in = torch.stack([F.pad(p, (width - len(p), 0), value=C.COARSE_SEMANTIC_PAD_TOKEN) for p in prompts])
+        x_in, pad = left_pad_prompts(prompts, device)
         dec.state["parity"].fill_(n_step % C.N_COARSE_CODEBOOKS)
         dec.start(x_in, pad=pad if B > 1 else None)
         steps = min(sliding_window_len, total - n_step)

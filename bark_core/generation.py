@@ -82,9 +82,7 @@ def semantic_input(text_ids: np.ndarray, history: np.ndarray | None) -> np.ndarr
 
 def semantic_stop(item: int, probs: torch.Tensor | None, allow_early_stop: bool, min_eos_p: float | None) -> bool:
     """Suno's end-of-speech rule: EOS drawn, or its probability at least ``min_eos_p``."""
-    return allow_early_stop and (
-        item == C.SEMANTIC_VOCAB_SIZE or (min_eos_p is not None and probs is not None and float(probs[-1]) >= min_eos_p)
-    )
+    return bool(semantic_stop_mask(torch.as_tensor(item), probs, allow_early_stop, min_eos_p))
 
 
 def semantic_stop_mask(ids: torch.Tensor, probs: torch.Tensor | None, allow_early_stop: bool,
@@ -193,6 +191,15 @@ def unflatten_coarse(flat: np.ndarray) -> np.ndarray:
 def coarse_range(n_step: int) -> int:
     """First logit index of the codebook that step ``n_step`` predicts."""
     return C.SEMANTIC_VOCAB_SIZE + (0 if n_step % C.N_COARSE_CODEBOOKS == 0 else C.CODEBOOK_SIZE)
+
+
+def left_pad_prompts(prompts: list[torch.Tensor], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Coarse window prompts of different lengths as one (B, T) batch, and each row's padding count."""
+    width = max(len(p) for p in prompts)
+    pad = torch.tensor([width - len(p) for p in prompts], device=device)
+    x_in = torch.stack([torch.nn.functional.pad(p, (width - len(p), 0), value=C.COARSE_SEMANTIC_PAD_TOKEN)
+                        for p in prompts])
+    return x_in, pad
 
 
 def check_coarse_settings(max_coarse_history: int, sliding_window_len: int) -> None:

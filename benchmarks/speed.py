@@ -150,12 +150,8 @@ def setup_ours(paths: dict[str, Path], device: str, dtype: str, decoder: str, of
             with clock.stage("decode"):
                 audio = decode(models, fine)
             return [audio.samples]
-
-        def progress(stage: str, done: int, total: int) -> None:  # stage boundaries, as the batch reports them
-            pass
-
         with clock.stage("semantic"):  # generate_batch runs the stages back to back: one total
-            takes = generate_batch(models, [TEXT] * batch, seeds=list(range(1, batch + 1)), progress=progress, **kw)
+            takes = generate_batch(models, [TEXT] * batch, seeds=list(range(1, batch + 1)), **kw)
         return [t.audio.samples for t in takes]
 
     return run
