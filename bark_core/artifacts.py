@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from . import constants as C
+from .audio_io import wav_bytes
 from .errors import ArtifactError
 from .fileio import atomic_write
 
@@ -261,25 +262,9 @@ class Audio(Artifact):
         return self.n_samples / self.sample_rate
 
     def to_wav_bytes(self) -> bytes:
-        """Unlabelled 16-bit PCM WAV (the label stage's writer, without its chunks)."""
-        from .label import wav_bytes
-
-        return wav_bytes(self.samples, self.sample_rate, None)
-
-    def save_wav(self, path: str | os.PathLike, *, overwrite: bool = True, label: bool = True, **meta: Any) -> Path:
-        """16-bit WAV through the label stage (watermark + provenance tags), like every export.
-
-        ``label=False`` writes the bare samples, for material that is not generated output (test
-        signals, user recordings); see :func:`bark_core.export.export_audio` for formats and options.
-        """
-        path = Path(path)
-        if label:
-            from .export import export_audio
-
-            return export_audio(self, path, format="wav", overwrite=overwrite, **meta)
-        with atomic_write(path, overwrite=overwrite) as fh:
-            fh.write(self.to_wav_bytes())
-        return path
+        """Unlabelled 16-bit PCM WAV, for players and previews; files for people go through the label stage
+        (:func:`bark_core.label.export_audio`)."""
+        return wav_bytes(self.samples, self.sample_rate)
 
 
 ARTIFACT_TYPES: dict[str, type[Artifact]] = {

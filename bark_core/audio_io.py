@@ -163,3 +163,21 @@ def probe_tags(path: str | os.PathLike) -> dict[str, str]:
         tags.update(stream.get("tags") or {})
     tags.update((info.get("format") or {}).get("tags") or {})
     return tags
+
+
+def riff_chunk(cid: bytes, body: bytes) -> bytes:
+    """One RIFF chunk, padded to an even length as the format requires."""
+    return cid + struct.pack("<I", len(body)) + body + (b"\0" if len(body) & 1 else b"")
+
+
+def pcm16(samples: np.ndarray) -> bytes:
+    """Little-endian 16-bit PCM, scaled by 32768 so that decoding (/32768) and re-encoding is lossless."""
+    ints = np.round(np.asarray(samples, np.float64) * 32768.0)
+    return np.clip(ints, -32768, 32767).astype("<i2").tobytes()
+
+
+def wav_bytes(samples: np.ndarray, sample_rate: int, chunks: list[bytes] | tuple[bytes, ...] = ()) -> bytes:
+    """16-bit mono WAV; extra ``chunks`` (already RIFF-framed) sit between ``fmt`` and ``data``."""
+    fmt = struct.pack("<HHIIHH", 1, 1, int(sample_rate), int(sample_rate) * 2, 2, 16)
+    body = b"WAVE" + riff_chunk(b"fmt ", fmt) + b"".join(chunks) + riff_chunk(b"data", pcm16(samples))
+    return b"RIFF" + struct.pack("<I", len(body)) + body

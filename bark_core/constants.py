@@ -81,6 +81,7 @@ PRESET_NAMES: tuple[str, ...] = ("announcer",) + tuple(
 
 # Where Suno publishes weights, presets and the tokenizer.
 HUB_REPO = "suno/bark"
+MODEL_MANIFEST = "bark_models.json"  # a local model folder's index: which file holds which stage, untrained or not
 HUB_REPO_SMALL = "suno/bark-small"
 TOKENIZER_REPO = "bert-base-multilingual-cased"
 SUNO_CHECKPOINT_FILES: dict[str, dict[str, str]] = {

@@ -19,9 +19,11 @@ from typing import Any
 import numpy as np
 
 from . import constants as C
-from .artifacts import check_token_array
-from .errors import VoiceError
+from .artifacts import CoarseCodes, FineCodes, SemanticTokens, check_token_array, expect_artifact
+from .edit import slice_artifact
+from .errors import CheckpointError, VoiceError
 from .fileio import atomic_write
+from .hub import hub_file
 
 VOICE_KEYS = ("semantic_prompt", "coarse_prompt", "fine_prompt")
 _META_KEY = "bark_core_voice"
@@ -153,9 +155,6 @@ def presets_by_language() -> dict[str, list[str]]:
 
 def _fetch_preset(name: str, cache_dir: str | os.PathLike | None, local_files_only: bool | None) -> Voice:
     """Download a preset from the hub repo, where each prompt is one ``.npy`` listed in a JSON index."""
-    from .checkpoints import hub_file
-    from .errors import CheckpointError
-
     try:
         index_path = hub_file(C.HUB_REPO, "speaker_embeddings_path.json", cache_dir=cache_dir,
                               local_files_only=local_files_only)
@@ -226,9 +225,6 @@ def voice_from_artifacts(semantic: Any, coarse: Any, fine: Any, *, name: str = "
     Slicing cuts all three arrays over the same seconds at their own rates, which keeps the
     coarse/semantic ratio Bark expects.
     """
-    from .artifacts import CoarseCodes, FineCodes, SemanticTokens, expect_artifact
-    from .edit import slice_artifact
-
     expect_artifact(semantic, SemanticTokens, "voice")
     expect_artifact(coarse, CoarseCodes, "voice")
     expect_artifact(fine, FineCodes, "voice")
@@ -239,30 +235,3 @@ def voice_from_artifacts(semantic: Any, coarse: Any, fine: Any, *, name: str = "
         semantic, coarse, fine = (slice_artifact(a, lo, end_s) for a in (semantic, coarse, fine))
         source["range_s"] = [lo, end_s]
     return Voice(semantic=semantic.tokens, coarse=coarse.codes, fine=fine.codes, name=name, source=source)
-
-
-def voice_from_audio(models: Any, audio: Any, *, rights: Any, semantic: Any = None, name: str = "reference",
-                     sample_rate: int | None = None, max_seconds: float = 10.0, **info: Any) -> Voice:
-    """Partial voice cloning: EnCodec codes of a user's recording as coarse/fine prompts.
-
-    Bark has no public audio->semantic model, so the semantic prompt stays empty unless you supply
-    one; the voice then steers timbre and recording conditions more than speaking style. A rights
-    record (who consented to what, when) is required and travels with the voice into every label.
-    """
-    from . import codec
-    from .artifacts import SemanticTokens
-    from .rights import require_rights_for_audio_voice
-
-    record = require_rights_for_audio_voice(rights)
-    with models.use("codec") as codec_model:
-        fine = codec.encode(audio, codec_model, sample_rate=sample_rate)
-    n = min(fine.n_frames, int(max_seconds * C.COARSE_RATE_HZ))
-    codes = fine.codes[:, -n:]
-    sem = np.zeros(0, dtype=np.int64)
-    if semantic is not None:
-        sem = semantic.tokens if isinstance(semantic, SemanticTokens) else np.asarray(semantic)
-    # ``info``: what the caller knows of the recording (file name, its sha256), kept with the rights
-    source: dict[str, Any] = {**info, "kind": "audio", "rights": record.to_dict(),
-                              "encoded_from": fine.provenance.parent, "seconds": round(n / C.COARSE_RATE_HZ, 3)}
-    source["semantic_supplied"] = bool(sem.size)
-    return Voice(semantic=sem, coarse=codes[:2], fine=codes, name=name, source=source)

@@ -25,8 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from bark_core import Audio, CoarseCodes, FineCodes, Provenance, SemanticTokens, Take
-from bark_core.errors import ArtifactError
+from bark_core import ArtifactError, Audio, CoarseCodes, FineCodes, Provenance, SemanticTokens, Take
 
 ARTIFACT_KEY = "bark_artifact"
 META_KEY = "bark_meta"

@@ -16,12 +16,11 @@ from typing import Any
 
 import torch
 
-from bark_core import BarkModels, CheckpointError
+from bark_core import BarkModels, CheckpointError, StageCache
 from bark_core import constants as C
-from bark_core.cache import StageCache
-from bark_core.checkpoints import suno_filename
-from bark_core.fast import resolve_decoder
-from bark_core.pipeline import MANIFEST, resolve_dtype
+from bark_core.models import resolve_dtype, suno_filename
+from bark_core.sampling import resolve_decoder
+from bark_core.stages import MANIFEST
 
 from . import _comfy
 

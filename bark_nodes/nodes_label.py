@@ -1,6 +1,6 @@
 """The label stage in the graph: Label (watermark + metadata), Save Labelled Audio, Detect Watermark.
 
-Every file this pack writes goes through bark_core's label stage (``bark_core.export.export_audio``):
+Every file this pack writes goes through bark_core's label stage (``bark_core.label.export_audio``):
 an inaudible keyed watermark in the samples plus AI-generated metadata in the file. Core SaveAudio
 knows nothing of that, so Bark Save Labelled Audio is the saver for Bark audio; it also keeps
 ComfyUI's habits: counter naming in the output folder, the workflow in the file, an audio preview.
@@ -15,10 +15,17 @@ from typing import Any
 
 from comfy_api.latest import io
 
-from bark_core.export import FORMATS, MP3_RATES, export_audio
-from bark_core.label import LabelError, build_metadata
+from bark_core.label import (
+    DEFAULT_STRENGTH_DB,
+    FORMATS,
+    MP3_RATES,
+    LabelError,
+    build_metadata,
+    detect,
+    export_audio,
+    key_kind,
+)
 from bark_core.label import label as label_audio
-from bark_core.watermark import DEFAULT_STRENGTH_DB, detect, key_kind
 
 from . import _comfy
 from .audio import (

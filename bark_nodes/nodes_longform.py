@@ -8,7 +8,7 @@ from typing import Any
 from comfy_api.latest import io
 
 from bark_core import constants as C
-from bark_core.longform import CONTINUITY_MODES, DEFAULT_MAX_CHARS, LongFormError, LongTake, generate_long
+from bark_core.stages import CONTINUITY_MODES, DEFAULT_MAX_CHARS, LongFormError, LongTake, generate_long
 
 from . import _comfy
 from .audio import to_comfy

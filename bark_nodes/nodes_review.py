@@ -1,4 +1,4 @@
-"""Quality check (bark_core.quality) and human review (bark_core.review) of a take.
+"""Quality check (bark_core.quality) and human review (bark_core.label) of a take.
 
 The automatic check points at problems (noise, clipping, silence, no speech, odd speaking rate);
 only a person who listened can approve a take for public use. Both results ride along with the
@@ -13,7 +13,8 @@ from typing import Any
 
 from comfy_api.latest import io
 
-from bark_core import quality, review
+from bark_core import label as review
+from bark_core import quality
 
 from . import _comfy
 from .audio import QUALITY_KEY, one_clip, quality_for, with_entry

@@ -54,12 +54,10 @@ class BarkInspect(io.ComfyNode):
 
     @classmethod
     def execute(cls, artifact: Any, width: int = 960, height: int = 360) -> io.NodeOutput:
-        from bark_core.render import render
-
         art = _as_artifact(artifact)
         if isinstance(art, Audio):
             height *= 2
-        rgb = render(art, width=width, height=height)
+        rgb = bark_core.render(art, width=width, height=height)
         image = torch.from_numpy(rgb.astype(np.float32) / 255.0)[None]
         return io.NodeOutput(image, json.dumps(summary(art), indent=2))
 
@@ -127,7 +125,7 @@ class BarkCoarsePreview(io.ComfyNode):
     @classmethod
     def execute(cls, models: BarkHandle, coarse: Any) -> io.NodeOutput:
         m = models.prepare("decode")
-        return io.NodeOutput(to_comfy(bark_core.generation.decode_preview(m, coarse)))
+        return io.NodeOutput(to_comfy(bark_core.decode_preview(m, coarse)))
 
 
 class BarkSaveArtifact(io.ComfyNode):

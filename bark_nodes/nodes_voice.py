@@ -8,9 +8,17 @@ from pathlib import Path
 from comfy_api.latest import io
 
 import bark_core
-from bark_core import ArtifactError, CoarseCodes, FineCodes, SemanticTokens, VoiceError
-from bark_core.rights import COMMON_RIGHTS, RightsError
-from bark_core.voices import load_voice_file, voice_from_audio
+from bark_core import (
+    COMMON_RIGHTS,
+    ArtifactError,
+    CoarseCodes,
+    FineCodes,
+    RightsError,
+    SemanticTokens,
+    VoiceError,
+    load_voice_file,
+    voice_from_audio,
+)
 
 from . import _comfy, files
 from .audio import one_clip

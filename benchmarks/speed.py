@@ -55,11 +55,11 @@ def write_weights(root: Path, size: str, seed: int = 0) -> dict[str, Path]:
     """One random Bark at ``size`` in transformers format, Suno's format, plus vocab and codec files."""
     from transformers import BarkCoarseConfig, BarkConfig, BarkFineConfig, BarkModel, BarkSemanticConfig, EncodecConfig
 
-    from bark_core.checkpoints import save_suno_checkpoint
-    from bark_core.codec import write_random_codec
-    from bark_core.hf_format import load_hf_stage
-    from bark_core.model import build_model
-    from bark_core.tokenizer import write_tiny_vocab
+    from bark_core.models.codec import write_random_codec
+    from bark_core.models.gpt import build_model
+    from bark_core.models.hf_format import load_hf_stage
+    from bark_core.models.suno import save_suno_checkpoint
+    from bark_core.models.tokenizer import write_tiny_vocab
 
     paths = {"hf": root / "hf", "suno": root / "suno", "vocab": root / "tokenizer", "codec": root / "codec.th"}
     if (root / "done").is_file():
@@ -133,7 +133,7 @@ def duration_for(tokens: int) -> float:
 
 def setup_ours(paths: dict[str, Path], device: str, dtype: str, decoder: str, offload: bool = False) -> Callable:
     from bark_core import BarkModels, decode, generate_coarse, generate_fine, generate_semantic
-    from bark_core.batch import generate_batch
+    from bark_core.stages.batch import generate_batch
 
     models = BarkModels(paths["hf"], device=device, dtype=dtype, decoder=decoder, offload=offload,
                         tokenizer=paths["vocab"], codec_checkpoint=paths["codec"]).preload()
@@ -169,7 +169,7 @@ def _suno_module() -> Any:
 def setup_suno(paths: dict[str, Path], device: str, dtype: str) -> Callable:
     from transformers.models.bert.tokenization_bert_legacy import BertTokenizerLegacy
 
-    from bark_core.codec import load_codec
+    from bark_core.models.codec import load_codec
 
     suno = _suno_module()
     vocab = str(paths["vocab"] / "vocab.txt")
@@ -209,8 +209,8 @@ def setup_transformers(paths: dict[str, Path], device: str, dtype: str) -> Calla
     stub_broken_torchaudio()
     from transformers import BarkModel
 
-    from bark_core.pipeline import resolve_dtype
-    from bark_core.tokenizer import load_tokenizer
+    from bark_core.models.device import resolve_dtype
+    from bark_core.models.tokenizer import load_tokenizer
 
     torch_dtype = resolve_dtype(dtype, device)
     from transformers.models.bark.generation_configuration_bark import (

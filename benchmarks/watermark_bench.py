@@ -29,8 +29,8 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from bark_core import watermark as W  # noqa: E402
 from bark_core.audio_io import resample  # noqa: E402
+from bark_core.label import watermark as W  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SR = 24_000

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from bark_core import ArtifactError, Audio, CoarseCodes, FineCodes, Provenance, SemanticTokens, load_artifact
+from bark_core.label import save_wav
 
 
 def _prov(**kw):
@@ -61,7 +62,7 @@ def test_truncated_or_foreign_files_are_refused(tmp_path):
 
 def test_audio_wav_is_16bit_mono_at_its_rate(tmp_path):
     audio = Audio(samples=np.linspace(-1.5, 1.5, 2400).astype(np.float32), sample_rate=24000, provenance=_prov())
-    path = audio.save_wav(tmp_path / "a.wav")
+    path = save_wav(audio, tmp_path / "a.wav")
     with wave.open(str(path)) as w:
         assert (w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()) == (1, 2, 24000, 2400)
         pcm = np.frombuffer(w.readframes(2400), "<i2")
@@ -69,12 +70,12 @@ def test_audio_wav_is_16bit_mono_at_its_rate(tmp_path):
 
 
 def test_save_wav_labels_by_default(tmp_path):
-    from bark_core.label import read_label
-    from bark_core.watermark import detect
+    from bark_core.label.metadata import read_label
+    from bark_core.label.watermark import detect
 
     t = np.arange(24000 * 3) / 24000
     audio = Audio(samples=(0.3 * np.sin(2 * np.pi * 300 * t)).astype(np.float32), provenance=_prov())
-    labelled = audio.save_wav(tmp_path / "l.wav", text="hi")
+    labelled = save_wav(audio, tmp_path / "l.wav", text="hi")
     assert read_label(labelled)["AI_GENERATED"] is True and detect(str(labelled)).detected
-    bare = audio.save_wav(tmp_path / "b.wav", label=False)
+    bare = save_wav(audio, tmp_path / "b.wav", label=False)
     assert read_label(bare) is None and not detect(str(bare)).detected

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bark_core import ArtifactError, generate
-from bark_core.batch import generate_batch
+from bark_core.stages.batch import generate_batch
 
 
 @pytest.fixture(params=["eager", "fast"])

@@ -49,8 +49,8 @@ def test_tiny_models_and_voices_commands(tmp_path, capsys):
 
 
 def test_cli_output_is_labelled_and_watermarked(tiny_dir, tmp_path):
-    from bark_core.label import read_label
-    from bark_core.watermark import detect
+    from bark_core.label.metadata import read_label
+    from bark_core.label.watermark import detect
 
     out = tmp_path / "take.flac"
     assert say_main(["Label me", "--models", str(tiny_dir), "--device", "cpu", "--seed", "4", "-q",

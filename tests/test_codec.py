@@ -15,7 +15,8 @@ import torch
 
 from bark_core import constants as C
 from bark_core.artifacts import Audio, FineCodes, Provenance
-from bark_core.codec import (
+from bark_core.errors import ArtifactError, CheckpointError
+from bark_core.models.codec import (
     HOP_LENGTH,
     decode,
     encode,
@@ -25,7 +26,6 @@ from bark_core.codec import (
     random_codec,
     write_random_codec,
 )
-from bark_core.errors import ArtifactError, CheckpointError
 
 SEED = 3
 
@@ -243,7 +243,7 @@ BROKEN_TORCHAUDIO = 'raise OSError("Could not load this library: _torchaudio.abi
 
 CHECK_SHIM = """
     import sys
-    from bark_core.codec import import_encodec
+    from bark_core.models.codec import import_encodec
     enc = import_encodec()
     assert enc.EncodecModel.encodec_model_24khz and import_encodec() is enc
     assert sys.modules.get("torchaudio", "absent") == BEFORE, sys.modules.get("torchaudio")
@@ -281,7 +281,7 @@ def test_import_encodec_with_torchaudio_absent(tmp_path: Path) -> None:
 def test_import_encodec_lets_real_encodec_errors_through(tmp_path: Path, torchaudio_init: str) -> None:
     code = """
         import sys
-        from bark_core.codec import import_encodec
+        from bark_core.models.codec import import_encodec
         try:
             import_encodec()
         except ImportError as exc:

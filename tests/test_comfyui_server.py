@@ -140,8 +140,8 @@ def workflow_in_file(path: Path, label: dict[str, Any]) -> dict[str, Any]:
 
 def check_labelled_file(path: Path, inputs: dict[str, Any], max_s: float) -> dict[str, Any]:
     """A file from Bark Save Labelled Audio: rate, mono, duration, label tags (ffprobe and read_label), watermark."""
-    from bark_core.label import read_label
-    from bark_core.watermark import detect
+    from bark_core.label.metadata import read_label
+    from bark_core.label.watermark import detect
 
     probe = ffprobe(path)
     rate = 24000 if inputs["sample_rate"] == "keep" else int(inputs["sample_rate"])
@@ -385,7 +385,7 @@ def test_label_errors_show_clear_messages(server: ComfyServer):
 
 def test_saved_file_carries_the_editor_workflow(server: ComfyServer, object_info: dict[str, Any]):
     """As core SaveAudio does, the prompt and the editor's workflow (extra_pnginfo) go into the file."""
-    from bark_core.label import read_label
+    from bark_core.label.metadata import read_label
 
     wf = _workflow("bark_stagewise")
     wf["5"]["inputs"]["seed"] = 31  # fine re-runs, so the saver writes a new file

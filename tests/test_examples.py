@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bark_core.label import read_label
+from bark_core.label.metadata import read_label
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "examples" / "scripts"
 

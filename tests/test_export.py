@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bark_core import watermark as W
 from bark_core.artifacts import Audio, Provenance
 from bark_core.audio_io import read_audio, resample
 from bark_core.errors import ArtifactError, OutputPathError
-from bark_core.export import export_audio
-from bark_core.label import read_label
+from bark_core.label import watermark as W
+from bark_core.label.export import export_audio
+from bark_core.label.metadata import read_label
 
 SR = 24_000
 

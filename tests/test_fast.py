@@ -13,7 +13,10 @@ import torch
 
 from bark_core import BarkModels, generate_coarse, generate_semantic
 from bark_core import constants as C
-from bark_core.fast import (
+from bark_core.models.tiny import write_tiny_model_set
+from bark_core.sampling import filter_logits
+from bark_core.sampling.eager import coarse_tokens, semantic_tokens
+from bark_core.sampling.fast import (
     DeviceSampler,
     _packed_linear,
     coarse_tokens_fast,
@@ -21,9 +24,6 @@ from bark_core.fast import (
     resolve_decoder,
     semantic_tokens_fast,
 )
-from bark_core.generation import coarse_tokens, semantic_tokens
-from bark_core.sampling import filter_logits
-from bark_core.tiny import write_tiny_model_set
 
 TEXT_IDS = np.arange(30) + C.TEXT_ENCODING_OFFSET + 200
 

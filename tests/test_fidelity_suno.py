@@ -13,10 +13,10 @@ import torch
 
 from bark_core import BarkModels, CoarseCodes, SemanticTokens, generate_coarse, generate_fine, generate_semantic
 from bark_core import constants as C
-from bark_core.checkpoints import load_suno_checkpoint, save_suno_checkpoint
 from bark_core.errors import CheckpointError
-from bark_core.model import build_model, init_random_, preset_config
-from bark_core.tiny import write_tiny_model_set
+from bark_core.models.gpt import build_model, init_random_, preset_config
+from bark_core.models.suno import load_suno_checkpoint, save_suno_checkpoint
+from bark_core.models.tiny import write_tiny_model_set
 
 LONG_TEXT = " ".join(["The quick brown fox jumps over the lazy dog, again and again."] * 40)
 
@@ -195,7 +195,7 @@ def test_real_small_width_coarse_model_matches(tmp_path, suno, monkeypatch):
     ref = _suno_load(suno, path, "coarse", monkeypatch)
     sem = _semantic_input(40, 8)
     gen = torch.Generator().manual_seed(0)
-    from bark_core.generation import coarse_tokens
+    from bark_core.sampling.eager import coarse_tokens
 
     monkeypatch.setattr(suno, "models", {"coarse": ref})
     got = coarse_tokens(mine.model, sem.tokens, None, generator=gen, top_k=1, sliding_window_len=40)

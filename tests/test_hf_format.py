@@ -20,8 +20,8 @@ import torch
 
 from bark_core import constants as C
 from bark_core.errors import CheckpointError
-from bark_core.hf_format import convert_hf_state_dict, load_hf_stage, resolve_hf_files
-from bark_core.model import GPTConfig, build_model
+from bark_core.models.gpt import GPTConfig, build_model
+from bark_core.models.hf_format import convert_hf_state_dict, load_hf_stage, resolve_hf_files
 
 try:  # shared helper of the reference tests (tests/ is on sys.path under pytest), when present
     from reference import stub_broken_torchaudio

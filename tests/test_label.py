@@ -15,13 +15,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bark_core import watermark as W
 from bark_core.artifacts import Audio, Provenance
 from bark_core.audio_io import AudioFileError, read_audio, resample
+from bark_core.cli.label import add_label_commands, main
 from bark_core.errors import ArtifactError
-from bark_core.export import export_audio
-from bark_core.label import IPTC_DIGITAL_SOURCE_TYPE, LabelError, label, read_label
-from bark_core.label_cli import add_label_commands, main
+from bark_core.label import save_wav
+from bark_core.label import watermark as W
+from bark_core.label.export import export_audio
+from bark_core.label.metadata import IPTC_DIGITAL_SOURCE_TYPE, LabelError, label, read_label
 
 SR = 24_000
 FORMATS = ("wav", "mp3", "flac", "ogg")
@@ -184,7 +185,7 @@ def test_relabelling_a_file_leaves_exactly_one_tag_set(tmp_path: Path, speech: A
 
 
 def test_unlabelled_files_read_as_none_and_missing_files_raise(tmp_path: Path, speech: Audio) -> None:
-    plain = speech.save_wav(tmp_path / "plain.wav", label=False)
+    plain = save_wav(speech, tmp_path / "plain.wav", label=False)
     assert read_label(plain) is None
     mp3 = tmp_path / "plain.mp3"
     subprocess.run(["ffmpeg", "-v", "error", "-i", str(plain), str(mp3)], check=True)
@@ -225,7 +226,7 @@ def test_switching_the_label_off_is_explicit_and_logged(
 
 
 def test_cli_label_then_detect(tmp_path: Path, speech: Audio, capsys: pytest.CaptureFixture[str]) -> None:
-    src = speech.save_wav(tmp_path / "in.wav", label=False)
+    src = save_wav(speech, tmp_path / "in.wav", label=False)
     out = tmp_path / "out.mp3"
     assert main(["label", str(src), str(out), "--text", TEXT, "--voice", "announcer", "--seed", "5"]) == 0
     assert read_label(out)["voice"] == "announcer"
@@ -247,7 +248,7 @@ def test_cli_label_then_detect(tmp_path: Path, speech: Audio, capsys: pytest.Cap
 
 
 def test_cli_custom_keys(tmp_path: Path, speech: Audio) -> None:
-    src = speech.save_wav(tmp_path / "in.wav", label=False)
+    src = save_wav(speech, tmp_path / "in.wav", label=False)
     keyfile = tmp_path / "key.txt"
     keyfile.write_text("team secret\n")
     out = tmp_path / "out.ogg"
@@ -269,7 +270,7 @@ def test_cli_mounts_on_another_parser_and_runs_as_module(tmp_path: Path, speech:
     args = parser.parse_args(["detect", str(src)])
     assert args.func(args) == 0
     proc = subprocess.run(
-        [sys.executable, "-m", "bark_core.label_cli", "detect", "--json", str(src)], capture_output=True, text=True
+        [sys.executable, "-m", "bark_core.cli.label", "detect", "--json", str(src)], capture_output=True, text=True
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)[0]["detected"] is True

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bark_core.longform import LongFormError, generate_long, split_sentences, split_text
+from bark_core.stages.longform import LongFormError, generate_long, split_sentences, split_text
 
 
 @pytest.mark.parametrize("text, want", [

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 from bark_core import Audio, Provenance, generate
-from bark_core.export import export_audio
-from bark_core.label import read_label
+from bark_core.label import save_wav
+from bark_core.label.export import export_audio
+from bark_core.label.metadata import read_label
+from bark_core.label.review import NotApprovedError, ReviewStore, approve, reject
 from bark_core.quality import check
-from bark_core.review import NotApprovedError, ReviewStore, approve, reject
-from bark_core.voices import voice_from_audio
+from bark_core.stages.clone import voice_from_audio
 
 SEM = dict(allow_early_stop=False, max_gen_duration_s=1.0)
 
@@ -73,7 +74,7 @@ def test_review_from_the_cli_on_a_labelled_file_clears_the_take(tiny_models, tmp
     out = export_audio(take.audio, tmp_path / "pub.wav", public=True, review_store=ReviewStore(store))
     assert read_label(out)["review"]["reviewed_by"] == "Sam"
     plain = tmp_path / "plain.wav"
-    take.audio.save_wav(plain, label=False)
+    save_wav(take.audio, plain, label=False)
     assert main(["review", "show", str(plain), "--store", str(store)]) == 2
     assert "no bark_core label" in capsys.readouterr().err
 

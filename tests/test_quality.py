@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 
 from bark_core import Audio, BarkModels, CoarseCodes, Provenance, Take, generate
+from bark_core.cli.quality import main as cli_main
+from bark_core.label import save_wav
 from bark_core.quality import (
     EXPECT,
     QualityError,
@@ -22,7 +24,6 @@ from bark_core.quality import (
     text_syllables,
     word_error_rate,
 )
-from bark_core.quality_cli import main as cli_main
 
 SR = 24_000
 SPOKEN = "The quick brown fox jumps over the lazy dog. This is a test of the quality checker."
@@ -327,7 +328,7 @@ def test_cli_check_exit_codes_and_json(speech, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "PASSED" in out and "loudness" in out
     noise = tmp_path / "noise.wav"
-    _audio(np.random.default_rng(0).normal(0, 0.1, 2 * SR)).save_wav(noise, label=False)
+    save_wav(_audio(np.random.default_rng(0).normal(0, 0.1, 2 * SR)), noise, label=False)
     assert cli_main(["check", str(path), str(noise), "--json"]) == 1
     data = json.loads(capsys.readouterr().out)
     assert [d["passed"] for d in data] == [True, False]
@@ -367,7 +368,7 @@ def test_repeatability_on_tiny_models(models, monkeypatch):
 
 
 def test_repeatability_names_the_stage_that_differed(models, monkeypatch):
-    import bark_core.pipeline as pipeline
+    import bark_core.quality.repeat as pipeline
 
     real = pipeline.generate
     calls = {"n": 0}

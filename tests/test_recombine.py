@@ -20,9 +20,9 @@ from bark_core import (
     voice_from_artifacts,
 )
 from bark_core.edit import concat, slice_artifact
+from bark_core.models.tiny import write_tiny_model_set
 from bark_core.rights import RightsError
-from bark_core.tiny import write_tiny_model_set
-from bark_core.voices import voice_from_audio
+from bark_core.stages.clone import voice_from_audio
 
 SEM = dict(allow_early_stop=False, max_gen_duration_s=2.0)
 

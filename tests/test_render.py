@@ -1,4 +1,4 @@
-"""bark_core.render: every artifact kind becomes an RGB uint8 picture with an informative title."""
+"""bark_core.plots: every artifact kind becomes an RGB uint8 picture with an informative title."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from bark_core import ArtifactError, Audio, CoarseCodes, FineCodes, Provenance, SemanticTokens
 from bark_core import constants as C
 
-render_mod = pytest.importorskip("bark_core.render")
-pytest.importorskip("matplotlib", reason="bark_core.render draws with matplotlib (pip install matplotlib)")
+render_mod = pytest.importorskip("bark_core.plots")
+pytest.importorskip("matplotlib", reason="bark_core.plots draws with matplotlib (pip install matplotlib)")
 
 
 def _prov(stage: str, **kw) -> Provenance:

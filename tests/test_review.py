@@ -11,7 +11,7 @@ import pytest
 
 from bark_core import Audio, BarkError, Provenance, SemanticTokens, load_artifact
 from bark_core import constants as C
-from bark_core.review import (
+from bark_core.label.review import (
     NotApprovedError,
     Review,
     ReviewError,

@@ -286,7 +286,7 @@ def test_background_thread_keeps_the_ui_live_and_cancel_works(make_studio):
 
 
 def test_history_compare_and_save(make_studio, tmp_path):
-    from bark_core.label import read_label
+    from bark_core.label.metadata import read_label
 
     studio = make_studio()
     studio.run_all()
@@ -364,7 +364,7 @@ def test_quality_report_and_review(make_studio, tmp_path):
 
 
 def test_voice_picker_upload_take_voice_and_recorded_voice_needs_rights(make_studio, tmp_path):
-    from bark_core.label import read_label
+    from bark_core.label.metadata import read_label
 
     studio = make_studio(voice=None)
     langs = [v for _, v in studio.language.options]

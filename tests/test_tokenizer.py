@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bark_core.errors import CheckpointError
-from bark_core.tokenizer import (
+from bark_core.models.tokenizer import (
     REAL_VOCAB_SIZE,
     BarkTokenizer,
     basic_tokenize,

@@ -20,10 +20,11 @@ import pytest
 from scipy.signal import butter, lfilter, sosfilt
 from scipy.special import ndtr
 
-from bark_core import watermark as W
 from bark_core.artifacts import Audio, Provenance
 from bark_core.audio_io import read_audio, resample
 from bark_core.errors import ArtifactError
+from bark_core.label import save_wav
+from bark_core.label import watermark as W
 
 SR = 24_000
 
@@ -373,7 +374,7 @@ def test_detection_reports_an_analytic_false_positive_bound(corpus: dict) -> Non
 
 def test_detect_reads_files(tmp_path: Path, corpus: dict) -> None:
     a = _audio(W.embed_samples(corpus["speech"][7], SR))
-    path = a.save_wav(tmp_path / "m.wav", label=False)
+    path = save_wav(a, tmp_path / "m.wav", label=False)
     assert W.detect(path).detected
     assert W.detect(str(path)).detected
 

@@ -10,8 +10,8 @@ import argparse
 from pathlib import Path
 
 from bark_core import BarkModels, tiny_model_dir
-from bark_core.batch import generate_batch
-from bark_core.export import export_audio
+from bark_core.label.export import export_audio
+from bark_core.stages.batch import generate_batch
 
 LINES = [("Welcome aboard.", "v2/en_speaker_6"), ("Bitte anschnallen.", "v2/de_speaker_3"),
          ("Bon voyage !", "v2/fr_speaker_1")]

@@ -10,8 +10,8 @@ import argparse
 from pathlib import Path
 
 from bark_core import BarkModels, tiny_model_dir
-from bark_core.export import export_audio
-from bark_core.longform import generate_long
+from bark_core.label.export import export_audio
+from bark_core.stages.longform import generate_long
 
 TEXT = ("Dr. Smith paid $3.50 for the map. It was old, and the ink had faded... but the route was clear! "
         "They left at dawn. By noon the river was in sight, wide and slow. [sighs] Nobody spoke.")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bark_core import BarkModels, decode, generate_coarse, generate_fine, generate_semantic, tiny_model_dir
 from bark_core.cache import StageCache
-from bark_core.export import export_audio
+from bark_core.label.export import export_audio
 
 
 def main() -> None:

@@ -8,7 +8,6 @@ would execute whatever code a file carries, we allow exactly the globals those f
 from __future__ import annotations
 
 import codecs
-import hashlib
 import io
 import logging
 import os
@@ -21,10 +20,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import constants as C
-from .errors import CheckpointError
-from .fileio import atomic_write
-from .model import GPTConfig, build_model
+from .. import constants as C
+from ..errors import CheckpointError
+from ..fileio import atomic_write
+from ..hub import file_sha256
+from .gpt import GPTConfig, build_model
 
 log = logging.getLogger(__name__)
 
@@ -55,27 +55,6 @@ class LoadedModel:
     untrained: bool = False
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    """Checksum for provenance; hub blobs are already named by their sha256, so reuse that."""
-    real = Path(os.path.realpath(path))
-    if real.parent.name == "blobs" and re.fullmatch(r"[0-9a-f]{64}", real.name):
-        return real.name
-    h = hashlib.sha256()
-    with open(real, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def file_fingerprint(path: str | os.PathLike) -> str:
-    """Cheap identity of a weights file: the hub blob's sha256, else path, size and modification time."""
-    real = Path(os.path.realpath(path))
-    if real.parent.name == "blobs" and re.fullmatch(r"[0-9a-f]{64}", real.name):
-        return real.name
-    st = real.stat()
-    return hashlib.sha256(f"{real}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()
-
-
 def safe_torch_load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
     """``torch.load`` that never executes code from the file."""
     try:
@@ -92,28 +71,6 @@ def safe_torch_load(path: str | os.PathLike, map_location: str | torch.device = 
         raise CheckpointError(
             f"Cannot read checkpoint {path} ({exc}). The file may be truncated; delete it and download it again."
         ) from exc
-
-
-def _hub_error(repo: str, filename: str, exc: Exception) -> CheckpointError:
-    offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
-    why = "offline mode is on and it is not in the cache" if offline else f"{type(exc).__name__}: {exc}"
-    return CheckpointError(
-        f"Could not get {filename} from the Hugging Face hub repo {repo} ({why}). "
-        f"Download it once where the hub is reachable (it is then cached), or point at a local copy: "
-        f"models='/folder/with/{filename}' in Python or --models /folder on the command line."
-    )
-
-
-def hub_file(repo: str, filename: str, *, cache_dir: str | os.PathLike | None = None,
-             revision: str | None = None, local_files_only: bool | None = None) -> Path:
-    """Download (or find in the cache) one file of a hub repo, with one clear error if impossible."""
-    from huggingface_hub import hf_hub_download
-
-    try:
-        return Path(hf_hub_download(repo_id=repo, filename=filename, cache_dir=cache_dir, revision=revision,
-                                    local_files_only=bool(local_files_only)))
-    except Exception as exc:  # the hub raises many types: offline, 404, gated, timeouts
-        raise _hub_error(repo, filename, exc) from exc
 
 
 def suno_filename(stage: str, size: str) -> str:

@@ -19,12 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from .artifacts import Audio, Provenance, expect_artifact
-from .audio_io import require_tool, resample
-from .errors import OutputPathError
-from .fileio import atomic_write
-from .label import LabelError, build_metadata, id3v2_tag, metadata_tags, pcm16, strip_id3v2, wav_bytes
-from .label import label as label_audio
+from ..artifacts import Audio, Provenance, expect_artifact
+from ..audio_io import pcm16, require_tool, resample
+from ..errors import OutputPathError
+from ..fileio import atomic_write
+from ..quality import check
+from .metadata import LabelError, build_metadata, id3v2_tag, metadata_tags, strip_id3v2, wav_bytes
+from .metadata import label as label_audio
+from .review import require_public_ok, review_metadata
 from .watermark import DEFAULT_STRENGTH_DB
 
 logger = logging.getLogger("bark_core.export")
@@ -130,17 +132,11 @@ def export_audio(
     """
     audio = expect_artifact(audio, Audio, "export")
     take_id = audio.id
-    if public:  # public use needs a human's approval on record (see bark_core.review)
-        from .review import require_public_ok
-
+    if public:  # public use needs a human's approval on record (see bark_core.label.review)
         require_public_ok(audio, store=review_store)
     if label:
-        from .review import review_metadata
-
         meta.setdefault("review", review_metadata(audio, store=review_store))
         if isinstance(quality, str) and quality == "auto":  # ~40 ms: every label carries its QC summary
-            from .quality import check
-
             quality = check(audio, text=meta.get("text"))
         if quality is not None:
             meta.setdefault("qc", quality.summary() if hasattr(quality, "summary") else dict(quality))
@@ -240,3 +236,19 @@ def _write_compressed(
         blob = (id3v2_tag(tags) if tags else b"") + strip_id3v2(blob)
     with atomic_write(path, overwrite=overwrite) as fh:
         fh.write(blob)
+
+
+def save_wav(audio: Audio, path: str | os.PathLike, *, overwrite: bool = True, label: bool = True,
+             **meta: Any) -> Path:
+    """16-bit WAV through the label stage (watermark + provenance tags), like every export.
+
+    ``label=False`` writes the bare samples, for material that is not generated output (test
+    signals, user recordings); see :func:`export_audio` for formats and options.
+    """
+    audio = expect_artifact(audio, Audio, "save_wav")
+    path = Path(path)
+    if label:
+        return export_audio(audio, path, format="wav", overwrite=overwrite, **meta)
+    with atomic_write(path, overwrite=overwrite) as fh:
+        fh.write(audio.to_wav_bytes())
+    return path

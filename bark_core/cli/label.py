@@ -1,7 +1,7 @@
 """Command-line access to the label stage: ``label`` files and ``detect`` the watermark.
 
 Mounted under ``bark-core`` by the main CLI through :func:`add_label_commands`; also runs alone:
-``python -m bark_core.label_cli detect take.mp3``.
+``python -m bark_core.cli.label detect take.mp3``.
 
 ``detect`` exit status follows grep: 0 when every file carries the watermark, 1 when at least one
 readable file does not, 2 when a file could not be read (or the command line is wrong). Only the
@@ -17,12 +17,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .artifacts import Audio, Provenance, load_artifact
-from .audio_io import read_audio
-from .errors import BarkError
-from .export import FORMATS, export_audio
-from .label import read_label
-from .watermark import DEFAULT_STRENGTH_DB, detect
+from ..artifacts import Audio, Provenance, load_artifact
+from ..audio_io import read_audio
+from ..errors import BarkError
+from ..label import DEFAULT_STRENGTH_DB, FORMATS, detect, export_audio, read_label
+from .common import run_standalone
 
 
 def _add_key_options(parser: argparse.ArgumentParser) -> None:
@@ -203,10 +202,8 @@ def _print_record(record: dict[str, Any]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Standalone entry point: ``python -m bark_core.label_cli {label,detect}``."""
-    from .cli import run_standalone
-
-    return run_standalone("python -m bark_core.label_cli", __doc__.splitlines()[0], add_label_commands, argv)
+    """Standalone entry point: ``python -m bark_core.cli.label {label,detect}``."""
+    return run_standalone("python -m bark_core.cli.label", __doc__.splitlines()[0], add_label_commands, argv)
 
 
 if __name__ == "__main__":

@@ -13,13 +13,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import constants as C
-from .artifacts import Audio
-from .errors import BadTextError, BarkError
+from .. import constants as C
+from ..artifacts import Audio
+from ..edit import concat
+from ..errors import BadTextError, BarkError
+from ..sampling import derive_seed, make_generator
+from ..voices import Voice
 from .generation import normalize_text
-from .pipeline import BarkModels, Take, generate
-from .sampling import derive_seed, make_generator
-from .voices import Voice
+from .modelset import BarkModels
+from .pipeline import Take, generate
 
 DEFAULT_MAX_CHARS = 200  # ~13 s of speech at a typical 15 characters per second: fits 768 semantic steps
 CONTINUITY_MODES = ("fixed", "carry", "reset")
@@ -146,8 +148,6 @@ class LongTake:
         return meta
 
     def join(self) -> Audio:
-        from .edit import concat
-
         if not self.takes:
             raise BarkError("No chunk has been generated yet; nothing to join.")
         self.audio = concat([t.audio for t in self.takes], gap_s=self.gap_s)

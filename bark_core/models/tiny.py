@@ -14,12 +14,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import constants as C
-from .checkpoints import save_suno_checkpoint
-from .fileio import atomic_write
-from .model import build_model, init_random_, preset_config
-from .pipeline import MANIFEST
-from .voices import Voice
+from .. import constants as C
+from ..fileio import atomic_write
+from ..voices import Voice
+from .codec import write_random_codec
+from .gpt import build_model, init_random_, preset_config
+from .suno import save_suno_checkpoint
+from .tokenizer import write_tiny_vocab
 
 TINY_SHAPE = {"n_layer": 2, "n_head": 2, "n_embd": 32}
 NOTICE = ("UNTRAINED random weights written by bark_core.write_tiny_model_set: everything runs end to end, "
@@ -34,8 +35,6 @@ def write_tiny_model_set(folder: str | os.PathLike, *, seed: int = 0, n_layer: i
     ``std`` is larger than a training init so random logits are far apart and greedy decoding is
     not decided by rounding noise.
     """
-    from .tokenizer import write_tiny_vocab
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     gen = torch.Generator().manual_seed(seed)
@@ -49,8 +48,6 @@ def write_tiny_model_set(folder: str | os.PathLike, *, seed: int = 0, n_layer: i
     write_tiny_vocab(folder / "tokenizer")
     files["tokenizer"] = "tokenizer"
     if with_codec:
-        from .codec import write_random_codec
-
         write_random_codec(folder / C.ENCODEC_CHECKPOINT_NAME, seed=seed)
         files[C.ENCODEC_CHECKPOINT_NAME] = C.ENCODEC_CHECKPOINT_NAME
     # every preset name, as small random voices, so pickers and voice code paths work offline too
@@ -65,7 +62,7 @@ def write_tiny_model_set(folder: str | os.PathLike, *, seed: int = 0, n_layer: i
     files["voices"] = "voices"
     manifest = {"untrained": True, "notice": NOTICE, "seed": seed, "shape": dict(n_layer=n_layer, n_head=n_head,
                 n_embd=n_embd), "files": files}
-    with atomic_write(folder / MANIFEST) as fh:
+    with atomic_write(folder / C.MODEL_MANIFEST) as fh:
         fh.write(json.dumps(manifest, indent=2).encode())
     (folder / "README.txt").write_text(NOTICE + "\n")
     return folder
@@ -74,6 +71,6 @@ def write_tiny_model_set(folder: str | os.PathLike, *, seed: int = 0, n_layer: i
 def tiny_model_dir(cache_dir: str | os.PathLike | None = None) -> Path:
     """The tiny set in our cache folder, written on first use."""
     folder = Path(cache_dir or C.default_cache_dir()) / "tiny-untrained"
-    if not (folder / MANIFEST).is_file():
+    if not (folder / C.MODEL_MANIFEST).is_file():
         write_tiny_model_set(folder)
     return folder

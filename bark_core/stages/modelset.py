@@ -1,4 +1,4 @@
-"""Model management and the one-call pipeline.
+"""The model set: where each stage's weights come from, and where and how each stage runs.
 
 ``BarkModels`` loads each stage's weights once, on demand, on the device and precision chosen for
 that stage, and can park idle stages on the CPU (offload) so a small GPU holds one model at a time.
@@ -11,47 +11,27 @@ import json
 import logging
 import os
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from . import constants as C
-from .artifacts import Audio, CoarseCodes, FineCodes, SemanticTokens
-from .checkpoints import LoadedModel, hub_file, load_model_weights, load_suno_checkpoint, suno_filename
-from .errors import CheckpointError
-from .sampling import Seed, derive_seed
-from .voices import Voice, load_voice
+from .. import constants as C
+from ..cache import StageCache
+from ..errors import CheckpointError
+from ..hub import file_fingerprint, hub_file
+from ..models.codec import load_codec
+from ..models.device import best_device, resolve_dtype
+from ..models.hf_format import load_hf_stage, resolve_hf_files
+from ..models.suno import LoadedModel, load_model_weights, load_suno_checkpoint, suno_filename
+from ..models.tokenizer import load_tokenizer
+from ..sampling.fast import release, resolve_decoder
+from ..voices import Voice, load_voice
 
 log = logging.getLogger(__name__)
 
-MANIFEST = "bark_models.json"
+MANIFEST = C.MODEL_MANIFEST
 MODEL_STAGES = ("text", "coarse", "fine")
-DTYPES = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16, "float16": torch.float16,
-          "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
-
-
-def best_device() -> str:
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
-
-
-def resolve_dtype(value: str | torch.dtype | None, device: str) -> torch.dtype:
-    """``None``/"auto" means bf16 on CUDA when supported (as Suno's autocast), else fp32."""
-    if isinstance(value, torch.dtype):
-        return value
-    if value in (None, "auto"):
-        if device.startswith("cuda") and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
-            return torch.bfloat16
-        return torch.float32
-    try:
-        return DTYPES[str(value).lower()]
-    except KeyError:
-        raise ValueError(f"Unknown precision {value!r}; use fp32, fp16 or bf16.") from None
 
 
 def _per_stage(value: Any, stage: str, default: Any) -> Any:
@@ -68,7 +48,7 @@ class BarkModels:
     example the tiny untrained set from :func:`bark_core.write_tiny_model_set`).
     ``size``, ``device`` and ``dtype`` may be one value or a dict per stage (text/coarse/fine/codec).
     ``decoder``: "auto" (the fast static-cache decoder on CUDA, the eager reference elsewhere),
-    "fast" or "eager"; see :mod:`bark_core.fast`.
+    "fast" or "eager"; see :mod:`bark_core.sampling.fast`.
     """
 
     def __init__(self, models: str | os.PathLike = "suno", *, size: str | Mapping[str, str] = "large",
@@ -76,8 +56,6 @@ class BarkModels:
                  cache_dir: str | os.PathLike | None = None, local_files_only: bool | None = None,
                  presets_dir: str | os.PathLike | None = None, codec_checkpoint: str | os.PathLike | None = None,
                  tokenizer: str | os.PathLike | None = None, cache: Any = None, decoder: str = "auto"):
-        from .fast import resolve_decoder
-
         resolve_decoder(_per_stage(decoder, "text", "auto"), "cpu")  # reject a bad name now, not mid-take
         self.decoder = decoder
         self.source = os.fspath(models)
@@ -90,8 +68,6 @@ class BarkModels:
         self._loaded: dict[str, LoadedModel] = {}
         self._fingerprints: dict[str, str] = {}
         if cache is True:
-            from .cache import StageCache
-
             cache = StageCache()
         self.cache = cache or None
         self._codec: Any = None
@@ -137,8 +113,6 @@ class BarkModels:
 
     def decoder_for(self, stage: str) -> str:
         """'fast' or 'eager': which decode loop the text and coarse stages use on their device."""
-        from .fast import resolve_decoder
-
         return resolve_decoder(_per_stage(self.decoder, stage, "auto"), self.device_for(stage))
 
     def size_for(self, stage: str) -> str:
@@ -148,8 +122,6 @@ class BarkModels:
         """The files a stage's weights come from, found without loading them."""
         if self.folder is not None and (self.folder / "config.json").is_file() or (
                 self.folder is None and self.source != "suno"):
-            from .hf_format import resolve_hf_files
-
             config, weights = resolve_hf_files(self.folder or self.source, cache_dir=self.cache_dir,
                                                local_files_only=self.local_files_only)
             return [config, *weights]
@@ -161,8 +133,6 @@ class BarkModels:
     def fingerprint(self, stage: str) -> str:
         """Identity of a stage's weights (text/coarse/fine/codec) for cache keys, without loading them."""
         if stage not in self._fingerprints:
-            from .checkpoints import file_fingerprint
-
             if stage == "codec":
                 files = [Path(self.codec_checkpoint)] if self.codec_checkpoint else []
                 parts = [file_fingerprint(f) for f in files] or [f"pretrained:{C.ENCODEC_CHECKPOINT_NAME}"]
@@ -192,8 +162,6 @@ class BarkModels:
         return self._load_hf(self.source, stage, device, dtype)
 
     def _load_hf(self, repo: str, stage: str, device: str, dtype: torch.dtype) -> LoadedModel:
-        from .hf_format import load_hf_stage
-
         config, state, checksum = load_hf_stage(repo, stage, cache_dir=self.cache_dir,
                                                 local_files_only=self.local_files_only)
         model = load_model_weights(stage, config, state, source=repo, device=device, dtype=dtype)
@@ -223,8 +191,6 @@ class BarkModels:
     @property
     def tokenizer(self) -> Any:
         if self._tokenizer is None:
-            from .tokenizer import load_tokenizer
-
             src = os.fspath(self.tokenizer_source) if self.tokenizer_source else None
             self._tokenizer = load_tokenizer(src, cache_dir=self.cache_dir, local_files_only=self.local_files_only)
         return self._tokenizer
@@ -232,8 +198,6 @@ class BarkModels:
     @property
     def codec(self) -> Any:
         if self._codec is None:
-            from .codec import load_codec
-
             device = "cpu" if self.offload else self.device_for("codec")
             self._codec = load_codec(device=device, checkpoint=self.codec_checkpoint)
         return self._codec
@@ -254,8 +218,6 @@ class BarkModels:
             yield target
         finally:
             if self.offload:
-                from .fast import release
-
                 release(module)  # the static cache and graph belong to the device the model leaves
                 module.to("cpu")
                 if torch.cuda.is_available():
@@ -270,60 +232,3 @@ class BarkModels:
                 self._loaded.pop(name, None)
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-
-
-@dataclass
-class Take:
-    """One run through every stage; each artifact keeps its own provenance."""
-
-    semantic: SemanticTokens
-    coarse: CoarseCodes
-    fine: FineCodes
-    audio: Audio
-
-    def label_meta(self, seed: int | None = None) -> dict[str, Any]:
-        """What the label stage should record for this take: text, models of every stage, voice, seed."""
-        arts = (self.semantic, self.coarse, self.fine, self.audio)
-        stages = zip(("text", "coarse", "fine", "codec"), arts, strict=True)
-        return {"text": self.semantic.provenance.settings.get("text", ""),
-                "model": ", ".join(f"{k}={a.provenance.model}" for k, a in stages),
-                "voice": self.semantic.provenance.voice or "none",
-                "seed": seed if seed is not None else self.semantic.provenance.seed}
-
-    def voice(self, name: str = "take") -> Voice:
-        """This take as a voice for the next clip (keeps one speaker across clips)."""
-        from .voices import voice_from_artifacts
-
-        return voice_from_artifacts(self.semantic, self.coarse, self.fine, name=name)
-
-
-def generate(models: BarkModels, text: str, voice: Any = None, *, seed: Seed = None,
-             semantic_temp: float | None = 0.7, coarse_temp: float | None = 0.7, fine_temp: float | None = 0.5,
-             top_k: int | None = None, top_p: float | None = None, min_eos_p: float | None = 0.2,
-             max_gen_duration_s: float | None = None, allow_early_stop: bool = True,
-             progress: Any = None) -> Take:
-    """Text -> audio through all four stages; ``progress(stage, done, total)`` if given.
-
-    One integer seed drives every stage through derived child seeds, so the whole take repeats.
-    """
-    from .generation import decode, generate_coarse, generate_fine, generate_semantic
-
-    if seed is None or isinstance(seed, torch.Generator):
-        seeds: list[Seed] = [seed, seed, seed]
-    else:
-        seeds = [derive_seed(seed, s) for s in ("semantic", "coarse", "fine")]
-
-    def cb(stage: str) -> Any:
-        return None if progress is None else (lambda d, t: progress(stage, d, t))
-
-    voice = models.voice(voice)
-    sem = generate_semantic(models, text, voice, temp=semantic_temp, top_k=top_k, top_p=top_p,
-                            min_eos_p=min_eos_p, max_gen_duration_s=max_gen_duration_s,
-                            allow_early_stop=allow_early_stop, seed=seeds[0], progress=cb("semantic"))
-    coarse = generate_coarse(models, sem, voice, temp=coarse_temp, top_k=top_k, top_p=top_p, seed=seeds[1],
-                             progress=cb("coarse"))
-    fine = generate_fine(models, coarse, voice, temp=fine_temp, seed=seeds[2], progress=cb("fine"))
-    audio = decode(models, fine)
-    if progress is not None:
-        progress("decode", 1, 1)
-    return Take(semantic=sem, coarse=coarse, fine=fine, audio=audio)

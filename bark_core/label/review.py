@@ -23,10 +23,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import constants as C
-from .artifacts import Audio, Provenance, load_artifact
-from .errors import BarkError
-from .fileio import atomic_write
+from .. import constants as C
+from ..artifacts import Audio, Provenance, load_artifact
+from ..errors import BarkError
+from ..fileio import atomic_write
+from .metadata import read_label
 
 SCHEMA = "bark_core.review/1"
 STATES = ("unreviewed", "approved", "rejected")
@@ -153,8 +154,6 @@ class _TakeRef:
 
 def _labelled_file_take(path: Path) -> Any:
     """The take a labelled audio file was exported from, so a file can be reviewed from the CLI."""
-    from .label import read_label
-
     data = read_label(path) if path.is_file() else None
     take_id = (data or {}).get("take_id")
     if not take_id:
@@ -261,13 +260,13 @@ def require_public_ok(audio: Any, *, store: ReviewStore | str | os.PathLike | No
         raise NotApprovedError(
             f"Take {art_id} was rejected by {review.reviewer} on {review.time}{why}. It cannot be exported for "
             "public use. Regenerate it (another seed) and review the new take, or, if the rejection was a "
-            "mistake, record a new decision with bark_core.review.approve(take, reviewer=...).",
+            "mistake, record a new decision with bark_core.label.approve(take, reviewer=...).",
             review,
         )
     raise NotApprovedError(
         f"Take {art_id} has not been reviewed. Public use of synthetic speech needs a human quality check: "
         "listen to it (bark_core.quality.check(take) shows what to listen for), then record the decision with "
-        "bark_core.review.approve(take, reviewer='your name') or reject(...).",
+        "bark_core.label.approve(take, reviewer='your name') or reject(...).",
         review,
     )
 

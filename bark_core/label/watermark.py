@@ -49,10 +49,10 @@ import numpy as np
 from scipy.signal import fftconvolve
 from scipy.special import ndtr, ndtri
 
-from . import constants as C
-from .artifacts import Audio, Provenance
-from .audio_io import read_audio, resample
-from .errors import ArtifactError, BarkError
+from .. import constants as C
+from ..artifacts import Audio, Provenance
+from ..audio_io import read_audio, resample
+from ..errors import ArtifactError, BarkError
 
 SCHEME = "bark_core-ss-v1"
 WATERMARK_RATE = C.SAMPLE_RATE  # the carrier is defined at 24 kHz; other rates are resampled

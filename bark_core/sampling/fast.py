@@ -9,7 +9,7 @@ back) is captured once as a CUDA graph and replayed; the host only refills the r
 looks at the stop flags every few steps. On the CPU the same step runs eagerly and, in bf16, through
 oneDNN-packed weights, which halves a step there.
 
-The eager functions in :mod:`generation` stay the readable reference. Under greedy decoding this
+The eager loops in :mod:`bark_core.sampling.eager` stay the readable reference. Under greedy decoding this
 path gives their tokens; under sampling it draws from the same distribution but with its own use of
 the random stream (the exponential race below instead of ``torch.multinomial``), so a seed gives
 different, equally repeatable audio on the two paths. ``BarkModels(decoder=...)`` chooses the path
@@ -25,9 +25,20 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from . import constants as C
-from .model import GPT
-from .sampling import filter_logits
+from .. import constants as C
+from ..models.gpt import GPT
+from .draw import filter_logits
+from .eager import (
+    check_coarse_settings,
+    coarse_history,
+    coarse_steps,
+    coarse_window_input,
+    left_pad_prompts,
+    semantic_candidates,
+    semantic_input,
+    semantic_stop_mask,
+    unflatten_coarse,
+)
 
 Progress = Callable[[int, int], None] | None
 DECODERS = ("auto", "fast", "eager")
@@ -294,9 +305,7 @@ def semantic_tokens_fast(model: GPT, text_ids: Sequence[np.ndarray], histories: 
                          min_eos_p: float | None = C.DEFAULT_MIN_EOS_P, max_gen_duration_s: float | None = None,
                          allow_early_stop: bool = True, max_steps: int = C.MAX_SEMANTIC_STEPS,
                          progress: Progress = None, graph: bool | None = None) -> list[np.ndarray]:
-    """:func:`generation.semantic_tokens` for a batch, on the static decoder; EOS is checked every few steps."""
-    from .generation import semantic_candidates, semantic_input, semantic_stop_mask
-
+    """:func:`eager.semantic_tokens` for a batch, on the static decoder; EOS is checked every few steps."""
     device = model.lm_head.weight.device
     B = len(text_ids)
     x = torch.from_numpy(np.stack([semantic_input(t, h) for t, h in zip(text_ids, histories, strict=True)]))
@@ -349,20 +358,11 @@ def coarse_tokens_fast(model: GPT, semantics: Sequence[np.ndarray], voices: Sequ
                        top_k: int | None = None, top_p: float | None = None,
                        max_coarse_history: int = C.MAX_COARSE_HISTORY, sliding_window_len: int = C.SLIDING_WINDOW_LEN,
                        progress: Progress = None, graph: bool | None = None) -> list[np.ndarray]:
-    """:func:`generation.coarse_tokens` for a batch: each window re-prefilled in one pass, then graph steps.
+    """:func:`eager.coarse_tokens` for a batch: each window re-prefilled in one pass, then graph steps.
 
     The prompts of a window are built on the device from the tokens already generated, so the host
     never waits for the GPU until the last window is done.
     """
-    from .generation import (
-        check_coarse_settings,
-        coarse_history,
-        coarse_steps,
-        coarse_window_input,
-        left_pad_prompts,
-        unflatten_coarse,
-    )
-
     check_coarse_settings(max_coarse_history, sliding_window_len)
     ratio = C.SEMANTIC_TO_COARSE_RATIO
     max_semantic_history = int(np.floor(max_coarse_history / ratio))

@@ -35,10 +35,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from . import constants as C
-from .artifacts import Audio, FineCodes, Provenance, expect_artifact
-from .errors import ArtifactError, CheckpointError
-from .fileio import atomic_write
+from .. import constants as C
+from ..artifacts import Audio, FineCodes, Provenance, expect_artifact
+from ..audio_io import resample
+from ..errors import ArtifactError, CheckpointError
+from ..fileio import atomic_write
 
 if TYPE_CHECKING:
     from encodec import EncodecModel
@@ -342,8 +343,6 @@ def encode(audio: Audio | np.ndarray, codec: EncodecModel, sample_rate: int | No
     if samples.shape[0] == 0:
         raise ArtifactError("audio to encode is empty.")
     if sr != C.SAMPLE_RATE:
-        from .audio_io import resample
-
         samples = resample(samples, sr, C.SAMPLE_RATE).astype(np.float32)
     device = _device_of(codec)
     with torch.inference_mode():

@@ -35,9 +35,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import constants as C
-from .errors import CheckpointError
-from .fileio import atomic_write
+from .. import constants as C
+from ..errors import CheckpointError
+from ..fileio import atomic_write
 
 VOCAB_FILE = "vocab.txt"
 TOKENIZER_FILE = "tokenizer.json"

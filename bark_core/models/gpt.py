@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
-from . import constants as C
+from .. import constants as C
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Command-line access to the automatic quality check: ``check`` audio files before anyone publishes them.
 
 Mounted under ``bark-core`` by the main CLI through :func:`add_quality_commands`; also runs alone:
-``python -m bark_core.quality_cli check take.wav --text "Hello there"``.
+``python -m bark_core.cli.quality check take.wav --text "Hello there"``.
 
 Exit status: 0 when every file passed (warnings allowed), 1 when some file has a "fail" flag,
 2 when a file could not be read (or the command line is wrong).
@@ -16,8 +16,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import BarkError
-from .quality import EXPECT, check
+from ..errors import BarkError
+from ..label import approve, reject, review_state
+from ..quality import EXPECT, check
+from .common import run_standalone
 
 
 def add_quality_commands(subparsers: Any) -> None:
@@ -61,8 +63,6 @@ def add_quality_commands(subparsers: Any) -> None:
 
 def run_review(args: argparse.Namespace) -> int:
     """``review approve|reject|show FILE``; exit 0 when the take is approved after the call, else 1."""
-    from .review import approve, reject, review_state
-
     if args.action == "show":
         review = review_state(str(args.file), store=args.store)
     elif not args.reviewer:
@@ -114,10 +114,8 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Standalone entry point: ``python -m bark_core.quality_cli check FILE ...``."""
-    from .cli import run_standalone
-
-    return run_standalone("python -m bark_core.quality_cli", __doc__.splitlines()[0], add_quality_commands, argv)
+    """Standalone entry point: ``python -m bark_core.cli.quality check FILE ...``."""
+    return run_standalone("python -m bark_core.cli.quality", __doc__.splitlines()[0], add_quality_commands, argv)
 
 
 if __name__ == "__main__":

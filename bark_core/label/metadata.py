@@ -1,6 +1,6 @@
 """The label stage: every waveform bark_core hands out says, in two independent ways, that it is synthetic.
 
-1. An inaudible keyed watermark in the samples (:mod:`bark_core.watermark`), which survives
+1. An inaudible keyed watermark in the samples (:mod:`bark_core.label.watermark`), which survives
    re-encoding, resampling and cropping.
 2. Machine-readable metadata in the file, for tools that never decode audio:
 
@@ -36,9 +36,10 @@ from typing import Any
 
 import numpy as np
 
-from .artifacts import Audio, Provenance, expect_artifact
-from .audio_io import AudioFileError, probe_tags
-from .errors import BarkError
+from ..artifacts import Audio, Provenance, expect_artifact
+from ..audio_io import AudioFileError, probe_tags, riff_chunk
+from ..audio_io import wav_bytes as plain_wav_bytes
+from ..errors import BarkError
 from .watermark import (
     DEFAULT_STRENGTH_DB,
     SCHEME,
@@ -245,34 +246,21 @@ def metadata_tags(data: dict[str, Any]) -> dict[str, str]:
 # --- WAV -------------------------------------------------------------------------------------
 
 
-def _chunk(cid: bytes, body: bytes) -> bytes:
-    return cid + struct.pack("<I", len(body)) + body + (b"\0" if len(body) & 1 else b"")
-
-
 def _info_text(text: str) -> bytes:
     return text.encode("utf-8") + b"\0"
 
 
-def pcm16(samples: np.ndarray) -> bytes:
-    """Little-endian 16-bit PCM, scaled by 32768 so that decoding (/32768) and re-encoding is lossless."""
-    ints = np.round(np.asarray(samples, np.float64) * 32768.0)
-    return np.clip(ints, -32768, 32767).astype("<i2").tobytes()
-
-
 def wav_bytes(samples: np.ndarray, sample_rate: int, data: dict[str, Any] | None) -> bytes:
     """16-bit mono WAV; with ``data``, LIST/INFO and ``bark`` chunks sit between ``fmt`` and ``data``."""
-    pcm = pcm16(samples)
-    fmt = struct.pack("<HHIIHH", 1, 1, int(sample_rate), int(sample_rate) * 2, 2, 16)
-    chunks = [_chunk(b"fmt ", fmt)]
+    chunks: list[bytes] = []
     if data is not None:
-        info = _chunk(b"ICMT", _info_text(summary_line(data))) + _chunk(
+        info = riff_chunk(b"ICMT", _info_text(summary_line(data))) + riff_chunk(
             b"ISFT", _info_text(f"{data['generator']} {data['generator_version']}")
         )
-        chunks.append(_chunk(b"LIST", b"INFO" + info))
-        chunks.append(_chunk(WAV_CHUNK_ID, json.dumps(data, sort_keys=True, ensure_ascii=False).encode("utf-8")))
-    chunks.append(_chunk(b"data", pcm))
-    body = b"WAVE" + b"".join(chunks)
-    return b"RIFF" + struct.pack("<I", len(body)) + body
+        chunks.append(riff_chunk(b"LIST", b"INFO" + info))
+        blob = json.dumps(data, sort_keys=True, ensure_ascii=False).encode("utf-8")
+        chunks.append(riff_chunk(WAV_CHUNK_ID, blob))
+    return plain_wav_bytes(samples, sample_rate, chunks)
 
 
 def _wav_chunks(blob: bytes) -> dict[bytes, list[bytes]]:

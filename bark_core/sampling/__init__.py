@@ -1,0 +1,8 @@
+"""Token sampling and the decode loops below the stages: draws, the eager reference loops, batched loops,
+and the fast static-cache decoder. Nothing here knows about artifacts, voices files or provenance."""
+
+from .draw import Seed, derive_seed, filter_logits, make_generator, sample
+from .fast import DECODERS, release, resolve_decoder
+
+__all__ = ["Seed", "derive_seed", "filter_logits", "make_generator", "sample", "DECODERS", "release",
+           "resolve_decoder"]

@@ -1,0 +1,258 @@
+"""The four stages as functions over artifacts: voices, seeds, devices, caching and provenance.
+
+The token loops themselves live in :mod:`bark_core.sampling` (eager reference and fast decoder);
+these functions choose one, feed it and record what determined the result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import math
+import re
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import constants as C
+from ..artifacts import Audio, CoarseCodes, FineCodes, Provenance, SemanticTokens, expect_artifact
+from ..cache import cache_key, seed_part
+from ..errors import ArtifactError, BadTextError
+from ..models import codec
+from ..rights import voice_origin
+from ..sampling import Seed, make_generator
+from ..sampling.eager import check_coarse_settings, coarse_tokens, device_of, fine_tokens, semantic_tokens
+from ..sampling.fast import coarse_tokens_fast, semantic_tokens_fast
+from ..voices import Voice
+from .modelset import BarkModels
+
+Progress = Callable[[int, int], None] | None
+log = logging.getLogger(__name__)
+
+
+class TextTruncatedWarning(UserWarning):
+    """The text did not fit the 256-token window and its end was cut, as Suno's code does."""
+
+
+def normalize_text(text: Any) -> str:
+    """Collapse whitespace like Suno does; reject what cannot be spoken with a clear message."""
+    if not isinstance(text, str):
+        raise BadTextError(f"Text must be a string, got {type(text).__name__}. Pass the words to speak as str.")
+    norm = re.sub(r"\s+", " ", text).strip()
+    if not norm:
+        raise BadTextError("Text is empty or only whitespace. Type the words (or cues like [laughter]) to speak.")
+    return norm
+
+
+def encode_text(tokenizer: Any, text: str) -> tuple[np.ndarray, float]:
+    """Tokens offset into the semantic model's text range, cut to the window; returns the % cut."""
+    ids = np.asarray(tokenizer.encode(text), dtype=np.int64) + C.TEXT_ENCODING_OFFSET
+    cut = 0.0
+    if len(ids) > C.TEXT_WINDOW:
+        cut = round((len(ids) - C.TEXT_WINDOW) / len(ids) * 100, 1)
+        ids = ids[: C.TEXT_WINDOW]
+    return ids, cut
+
+
+
+# --------------------------------------------------------------------------------------------------
+# Artifact-level stages
+# --------------------------------------------------------------------------------------------------
+
+def settings_dtype(model: torch.nn.Module) -> dict[str, str]:
+    p = next(model.parameters())
+    return {"dtype": str(p.dtype).replace("torch.", ""), "device": p.device.type}
+
+
+def voice_label(voice: Voice | None) -> str | None:
+    return None if voice is None else voice.label
+
+
+def _device_class(models: BarkModels, stage: str) -> str:
+    return models.device_for(stage).split(":")[0]
+
+
+def _cached(models: BarkModels, stage: str, seed: Seed, parts: dict[str, Any], compute: Callable[[], Any],
+            parent: Any = None) -> Any:
+    """Serve a stage from ``models.cache`` when its key is known, else compute and store it."""
+    cache = models.cache
+    if cache is None:
+        return compute()
+    cacheable, seed_value = seed_part(cache, seed)
+    if not cacheable:
+        return compute()
+    key = cache_key(stage, seed=seed_value, **parts)
+    hit = cache.get(key, stage)
+    if hit is not None:
+        if parent is not None:
+            hit.parent = parent
+        return hit
+    art = compute()
+    cache.put(key, art)
+    return art
+
+
+def stage_extra(untrained: bool, voice: Voice | None) -> dict[str, Any]:
+    """Provenance extras: whether weights are untrained, and where the voice came from (rights included)."""
+    extra: dict[str, Any] = {"untrained": bool(untrained)}
+    if voice is not None:
+        extra["voice_origin"] = voice_origin(voice)
+    return extra
+
+
+def _voice_part(voice: Voice | None) -> str | None:
+    return None if voice is None else f"{voice.label}:{voice.id}"
+
+
+def generate_semantic(models: BarkModels, text: str, voice: Any = None, *, temp: float | None = 0.7,
+                      top_k: int | None = None, top_p: float | None = None, min_eos_p: float | None = 0.2,
+                      max_gen_duration_s: float | None = None, allow_early_stop: bool = True, seed: Seed = None,
+                      progress: Progress = None) -> SemanticTokens:
+    """Text -> semantic tokens. Warns (TextTruncatedWarning) when the text exceeds 256 tokens."""
+    text = normalize_text(text)
+    voice = models.voice(voice)
+    ids, cut = encode_text(models.tokenizer, text)
+    if cut:
+        msg = (f"Text too long for one generation: {cut}% of its tokens (the end) were cut to fit Bark's "
+               f"{C.TEXT_WINDOW}-token window. Split it into sentences or use long-form generation.")
+        log.warning(msg)
+        warnings.warn(msg, TextTruncatedWarning, stacklevel=2)
+    settings = dict(temp=temp, top_k=top_k, top_p=top_p, min_eos_p=min_eos_p,
+                    max_gen_duration_s=max_gen_duration_s, allow_early_stop=allow_early_stop)
+    decoder = models.decoder_for("text")
+
+    def compute() -> SemanticTokens:
+        with models.use("text") as loaded:
+            gen, used_seed = make_generator(seed, device_of(loaded.model))
+            history = None if voice is None else voice.semantic
+            if decoder == "fast":
+                tokens = semantic_tokens_fast(loaded.model, [ids], [history], [gen], progress=progress, **settings)[0]
+            else:
+                tokens = semantic_tokens(loaded.model, ids, history, generator=gen, progress=progress, **settings)
+            recorded = {**settings, "decoder": decoder, "text": text,
+                        "text_sha256": hashlib.sha256(text.encode()).hexdigest(),
+                        "text_tokens": int(len(ids)), "text_truncated_pct": cut, "tokenizer": models.tokenizer.source,
+                        **settings_dtype(loaded.model)}
+            prov = Provenance(stage="semantic", model=loaded.model_id, model_checksum=loaded.checksum,
+                              settings=recorded, seed=used_seed, voice=voice_label(voice),
+                              extra=stage_extra(loaded.untrained, voice))
+        return SemanticTokens(tokens=tokens, provenance=prov)
+
+    parts = dict(text=text, voice=_voice_part(voice), model=models.fingerprint("text"),
+                 tokenizer=models.tokenizer.checksum, settings=settings, decoder=decoder,
+                 dtype=str(models.dtype_for("text")),
+                 device=_device_class(models, "text"))
+    return _cached(models, "semantic", seed, parts, compute)
+
+
+def child_provenance(parent: Any, stage: str, loaded: Any, settings: dict, seed: int | None, voice: Voice | None,
+           model: torch.nn.Module | None = None) -> Provenance:
+    if model is not None:
+        settings = {**settings, **settings_dtype(model)}
+    return Provenance(stage=stage, model=None if loaded is None else loaded.model_id,
+                      model_checksum=None if loaded is None else loaded.checksum, settings=settings, seed=seed,
+                      voice=voice_label(voice),  # the voice this stage used, which may differ upstream
+                      parent=parent.id, lineage=parent.lineage_ids(),
+                      extra=stage_extra(getattr(loaded, "untrained", False), voice))
+
+
+def generate_coarse(models: BarkModels, semantic: SemanticTokens, voice: Any = None, *,
+                    temp: float | None = 0.7, top_k: int | None = None, top_p: float | None = None,
+                    max_coarse_history: int = C.MAX_COARSE_HISTORY, sliding_window_len: int = C.SLIDING_WINDOW_LEN,
+                    seed: Seed = None, progress: Progress = None) -> CoarseCodes:
+    """Semantic tokens -> the first two EnCodec codebooks (75 Hz)."""
+    expect_artifact(semantic, SemanticTokens, "coarse")
+    if semantic.n_frames == 0:
+        raise ArtifactError("The semantic artifact is empty (the model stopped at once); generate it again "
+                            "with another seed or a higher min_eos_p.")
+    voice = models.voice(voice)
+    check_coarse_settings(max_coarse_history, sliding_window_len)
+    settings = dict(temp=temp, top_k=top_k, top_p=top_p, max_coarse_history=max_coarse_history,
+                    sliding_window_len=sliding_window_len)
+
+    decoder = models.decoder_for("coarse")
+
+    def compute() -> CoarseCodes:
+        with models.use("coarse") as loaded:
+            gen, used_seed = make_generator(seed, device_of(loaded.model))
+            if decoder == "fast":
+                codes = coarse_tokens_fast(loaded.model, [semantic.tokens], [voice], [gen], progress=progress,
+                                           **settings)[0]
+            else:
+                codes = coarse_tokens(loaded.model, semantic.tokens, voice, generator=gen, progress=progress,
+                                      **settings)
+            prov = child_provenance(semantic, "coarse", loaded, {**settings, "decoder": decoder}, used_seed, voice,
+                          loaded.model)
+        return CoarseCodes(codes=codes, provenance=prov, parent=semantic)
+
+    parts = dict(input=semantic.id, voice=_voice_part(voice), model=models.fingerprint("coarse"), settings=settings,
+                 decoder=decoder,
+                 dtype=str(models.dtype_for("coarse")), device=_device_class(models, "coarse"))
+    return _cached(models, "coarse", seed, parts, compute, parent=semantic)
+
+
+def generate_fine(models: BarkModels, coarse: CoarseCodes, voice: Any = None, *, temp: float | None = 0.5,
+                  seed: Seed = None, progress: Progress = None) -> FineCodes:
+    """Coarse codes -> all eight codebooks; ``temp=None`` takes the most likely code everywhere."""
+    expect_artifact(coarse, CoarseCodes, "fine")
+    if coarse.n_frames == 0:
+        raise ArtifactError("The coarse artifact has no frames; nothing to refine. Generate coarse codes first.")
+    voice = models.voice(voice)
+
+    def compute() -> FineCodes:
+        with models.use("fine") as loaded:
+            gen, used_seed = make_generator(seed, device_of(loaded.model))
+            codes = fine_tokens(loaded.model, coarse.codes, voice, generator=gen, temp=temp, progress=progress)
+            prov = child_provenance(coarse, "fine", loaded, {"temp": temp}, used_seed, voice, loaded.model)
+        return FineCodes(codes=codes, provenance=prov, parent=coarse)
+
+    parts = dict(input=coarse.id, voice=_voice_part(voice), model=models.fingerprint("fine"), temp=temp,
+                 dtype=str(models.dtype_for("fine")), device=_device_class(models, "fine"))
+    return _cached(models, "fine", seed, parts, compute, parent=coarse)
+
+
+def decode(models: BarkModels, fine: FineCodes) -> Audio:
+    """Fine codes -> 24 kHz waveform through EnCodec."""
+    expect_artifact(fine, FineCodes, "decode")
+
+    def compute() -> Audio:
+        with models.use("codec") as codec_model:
+            audio = codec.decode(fine, codec_model)
+        extra = {"untrained": models.untrained}
+        origin = next((a.provenance.extra["voice_origin"] for a in (fine, fine.parent, getattr(fine.parent, "parent",
+                       None)) if a is not None and "voice_origin" in a.provenance.extra), None)
+        if origin is not None:  # the rights record of a cloned voice must reach the label
+            extra["voice_origin"] = origin
+        audio.provenance = dataclasses.replace(audio.provenance, extra=extra)
+        return audio
+
+    # decoding is deterministic: always cacheable
+    parts = dict(input=fine.id, model=models.fingerprint("codec"), device=_device_class(models, "codec"))
+    return _cached(models, "decode", 0, parts, compute, parent=fine)
+
+
+def decode_preview(models: BarkModels, coarse: CoarseCodes) -> Audio:
+    """Listen before the fine stage: the two coarse codebooks decoded alone (EnCodec at 1.5 kbps)."""
+    expect_artifact(coarse, CoarseCodes, "coarse preview")
+    if coarse.n_frames == 0:
+        raise ArtifactError("The coarse artifact has no frames; nothing to preview.")
+    with models.use("codec") as codec_model:
+        samples = codec.decode_codes(coarse.codes, codec_model)
+    prov = Provenance(stage="coarse_preview", model=getattr(codec_model, "bark_core_source", "encodec_24khz"),
+                      settings={"bandwidth": 1.5, "codebooks": C.N_COARSE_CODEBOOKS}, voice=coarse.provenance.voice,
+                      parent=coarse.id, lineage=coarse.lineage_ids(), extra={"untrained": models.untrained})
+    return Audio(samples=samples, sample_rate=C.SAMPLE_RATE, provenance=prov, parent=coarse)
+
+
+def expected_samples(n_frames: int) -> int:
+    """EnCodec 24 kHz makes 320 samples per 75 Hz frame."""
+    return int(n_frames * C.SAMPLE_RATE // C.COARSE_RATE_HZ)
+
+
+def coarse_frames_for(semantic_len: int) -> int:
+    return int(math.floor(semantic_len * C.SEMANTIC_TO_COARSE_RATIO / C.N_COARSE_CODEBOOKS))
+
