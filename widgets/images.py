@@ -28,7 +28,7 @@ def png(rgb: np.ndarray) -> bytes:
 
 def render_png(artifact: Any, *, width: int = PANEL_WIDTH, height: int | None = None) -> bytes:
     """The core's picture of a stage artifact (semantic plot, codebook heatmap, waveform+spectrogram)."""
-    from bark_core.render import render
+    from bark_core import render
 
     if height is None:
         height = AUDIO_HEIGHT if getattr(artifact, "KIND", "") == "audio" else PANEL_HEIGHT

@@ -11,232 +11,59 @@ this module only decides *which* core call to make next and remembers what came 
   models' :class:`~bark_core.cache.StageCache`, so unchanged stages come back as cache hits);
 * cancellation rides on the core's ``progress(done, total)`` callback: it raises
   :class:`RunCancelled`, which unwinds the stage without touching the results already held.
+
+The pieces that do not run stages live next door so that each can be read on its own:
+``settings`` (stage keys, defaults, coercion, the studio's errors), ``takes`` (results, takes,
+history), ``voices_state`` (voice picker entries) and ``actions`` (review and saving). ``Session``
+puts them together, and this module still offers every name it offered before the split.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import hashlib
 import json
 import logging
 import os
-import secrets
-import tempfile
 import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from bark_core import BarkError, BarkModels
 from bark_core import constants as C
 
+from .actions import ReviewExportMixin
+from .settings import (
+    DEFAULTS,
+    MODEL_KEYS,
+    MODEL_OF,
+    SEEDED,
+    STAGE_KEYS,
+    STAGES,
+    RunCancelled,
+    StudioError,
+    _check_stage,
+    _coerce,
+    _dtype_name,
+    _seed,
+    error_message,
+    random_seed,
+    stage_seeds,
+)
+from .settings import EXTRA_KEYS as EXTRA_KEYS  # re-exported: these were defined here before the split
+from .settings import MAX_SEED as MAX_SEED
+from .settings import TITLES as TITLES
+from .takes import HistoryMixin, StageResult, StudioTake
+from .voices_state import VoicesMixin
+
 log = logging.getLogger("bark_studio")
-
-STAGES: tuple[str, ...] = ("semantic", "coarse", "fine", "decode", "label")
-TITLES: dict[str, str] = {"semantic": "Semantic", "coarse": "Coarse", "fine": "Fine", "decode": "Decode",
-                          "label": "Label"}
-# which weights a stage needs, to announce loads and downloads before they happen
-MODEL_OF: dict[str, str | None] = {"semantic": "text", "coarse": "coarse", "fine": "fine", "decode": "codec",
-                                   "label": None}
-MODEL_KEYS: tuple[str, ...] = ("models", "size", "device", "dtype", "offload")
-STAGE_KEYS: dict[str, tuple[str, ...]] = {
-    "semantic": ("text", "voice", "semantic_temp", "semantic_top_k", "semantic_top_p", "min_eos_p",
-                 "max_gen_duration_s", "allow_early_stop", "semantic_seed"),
-    "coarse": ("coarse_temp", "coarse_top_k", "coarse_top_p", "max_coarse_history", "sliding_window_len",
-               "coarse_seed"),
-    "fine": ("fine_temp", "fine_seed"),
-    "decode": (),
-    "label": ("include_text",),
-}
-# settings that change what is shown, not what a stage makes: they never mark anything stale
-EXTRA_KEYS: tuple[str, ...] = ("preview",)
-SEEDED: tuple[str, ...] = ("semantic", "coarse", "fine")
-MAX_SEED = 2**63 - 1
-
-DEFAULTS: dict[str, Any] = {
-    "models": "suno", "size": "large", "device": "auto", "dtype": "auto", "offload": False,
-    "text": "Hello there! [laughs] This is Bark, stage by stage.", "voice": None,
-    "semantic_temp": C.DEFAULT_SEMANTIC_TEMP, "semantic_top_k": None, "semantic_top_p": None,
-    "min_eos_p": C.DEFAULT_MIN_EOS_P, "max_gen_duration_s": None, "allow_early_stop": True, "semantic_seed": 0,
-    "coarse_temp": C.DEFAULT_COARSE_TEMP, "coarse_top_k": None, "coarse_top_p": None,
-    "max_coarse_history": C.MAX_COARSE_HISTORY, "sliding_window_len": C.SLIDING_WINDOW_LEN, "coarse_seed": 0,
-    "fine_temp": C.DEFAULT_FINE_TEMP, "fine_seed": 0,
-    "include_text": False, "preview": True,
-}
-
-
-class StudioError(BarkError, ValueError):
-    """A studio request cannot be carried out as asked (unknown setting, nothing to save, busy, ...)."""
-
-
-class RunCancelled(BarkError):
-    """The user pressed Cancel; raised from the core's progress callback to stop the stage at once."""
-
-
-def stage_seeds(seed: int) -> dict[str, int]:
-    """The per-stage seeds ``bark_core.generate(seed=...)`` derives, so a studio take can be redone there."""
-    from bark_core.sampling import derive_seed
-
-    return {f"{s}_seed": derive_seed(int(seed), s) for s in SEEDED}
-
-
-def random_seed() -> int:
-    """A fresh seed for the dice buttons; kept below 2**31 so it is short to read and to type."""
-    return secrets.randbelow(2**31)
-
-
-def error_message(exc: BaseException) -> str:
-    """What a person should read: the core's message for its own errors, one line for anything else."""
-    if isinstance(exc, BarkError | ValueError):
-        return str(exc) or type(exc).__name__
-    text = str(exc).strip().splitlines()
-    return f"Unexpected {type(exc).__name__}: {text[0] if text else 'no message'} (details in the log)."
-
-
-# --------------------------------------------------------------------------------------------------
-# Results and takes
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class StageResult:
-    """One stage's output as the studio received it.
-
-    ``cache_hit`` is copied at the moment the core returned the artifact: the in-memory cache hands
-    the same object out again later and flips its flag, so the artifact's own flag can change after
-    the fact. ``signature`` and ``input_id`` decide later whether the result is still fresh.
-    """
-
-    stage: str
-    artifact: Any
-    cache_hit: bool
-    seconds: float
-    signature: str
-    input_id: str | None = None
-    warnings: list[str] = field(default_factory=list)
-    quality: Any = None  # QualityReport, for decode results
-    preview: Any = None  # Audio from decode_preview, for coarse results
-    images: dict[str, bytes] = field(default_factory=dict, repr=False)  # PNG cache for panels and compare
-
-    def summary(self) -> str:
-        """One line for the stage panel: sizes, duration, seed, cache hit or compute time."""
-        art = self.artifact
-        prov = art.provenance
-        if self.stage == "semantic":
-            size = f"{art.n_frames} tokens @ {C.SEMANTIC_RATE_HZ:g} Hz"
-        elif self.stage in ("coarse", "fine"):
-            size = f"{art.codes.shape[0]} codebooks × {art.n_frames} frames @ {C.COARSE_RATE_HZ} Hz"
-        else:
-            size = f"{art.n_samples} samples @ {art.sample_rate} Hz"
-        parts = [size, f"{art.duration_s:.2f} s"]
-        if prov.seed is not None and self.stage in SEEDED:
-            parts.append(f"seed {prov.seed}")
-        parts.append("from cache" if self.cache_hit else f"computed in {self.seconds:.2f} s")
-        if self.stage == "label":
-            settings = prov.settings
-            parts.append("watermark added" if settings.get("watermark_added") else "watermark already present")
-        if (prov.extra or {}).get("untrained"):
-            parts.append("UNTRAINED weights")
-        return " · ".join(parts)
-
-
-@dataclass
-class StudioTake:
-    """One take in the history: the stage results it holds, and the settings that made them."""
-
-    number: int
-    settings: dict[str, Any]
-    results: dict[str, StageResult]
-    voice: Any = None
-    created: str = field(default_factory=lambda: _dt.datetime.now().strftime("%H:%M:%S"))
-
-    def _art(self, stage: str) -> Any:
-        res = self.results.get(stage)
-        return None if res is None else res.artifact
-
-    @property
-    def semantic(self) -> Any:
-        return self._art("semantic")
-
-    @property
-    def coarse(self) -> Any:
-        return self._art("coarse")
-
-    @property
-    def fine(self) -> Any:
-        return self._art("fine")
-
-    @property
-    def audio(self) -> Any:
-        """The decoded audio (what is checked and reviewed); ``labelled`` is the watermarked copy."""
-        return self._art("decode")
-
-    @property
-    def labelled(self) -> Any:
-        return self._art("label")
-
-    @property
-    def preview(self) -> Any:
-        res = self.results.get("coarse")
-        return None if res is None else res.preview
-
-    @property
-    def quality(self) -> Any:
-        res = self.results.get("decode")
-        return None if res is None else res.quality
-
-    @property
-    def stages(self) -> list[str]:
-        return [s for s in STAGES if s in self.results]
-
-    @property
-    def complete(self) -> bool:
-        """Whether the take reached audio (it can then be heard, checked, reviewed and exported)."""
-        return "decode" in self.results
-
-    def as_take(self) -> Any:
-        """The core's :class:`bark_core.Take` (needs every stage through decode)."""
-        from bark_core import Take
-
-        missing = [s for s in ("semantic", "coarse", "fine", "decode") if s not in self.results]
-        if missing:
-            raise StudioError(f"Take {self.number} has no {', '.join(missing)} result yet; run it through decode.")
-        return Take(semantic=self.semantic, coarse=self.coarse, fine=self.fine, audio=self.audio)
-
-    def relevant_settings(self) -> dict[str, Any]:
-        """The settings of the stages this take has (others did not shape it)."""
-        keys = [k for s in self.stages for k in STAGE_KEYS[s]]
-        return {k: self.settings.get(k) for k in (*MODEL_KEYS, *keys)}
-
-    def title(self) -> str:
-        """A short line for pickers: number, last stage, duration, temperatures."""
-        last = self.stages[-1] if self.stages else "nothing"
-        art = self.results[last].artifact if self.stages else None
-        dur = f"{art.duration_s:.1f} s" if art is not None else ""
-        temps = "/".join(_fmt(self.settings.get(k)) for k in ("semantic_temp", "coarse_temp", "fine_temp"))
-        return f"#{self.number} · {self.created} · up to {last} · {dur} · temps {temps}"
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "argmax"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
-
-
-# --------------------------------------------------------------------------------------------------
-# The session
-# --------------------------------------------------------------------------------------------------
 
 Listener = Callable[..., None]
 
 
-class Session:
+class Session(VoicesMixin, HistoryMixin, ReviewExportMixin):
     """Stage-by-stage Bark runs with settings, staleness, history, voices, review and saving.
 
     ``models``: what :class:`bark_core.BarkModels` takes ("suno", a hub repo id, a local folder such as
@@ -250,7 +77,7 @@ class Session:
 
     def __init__(self, models: str | os.PathLike | BarkModels = "suno", *, cache: Any = True,
                  review_store: Any = None, **settings: Any):
-        from bark_core.cache import StageCache
+        from bark_core import StageCache
 
         if cache is True or cache is None:
             cache = StageCache()
@@ -392,7 +219,7 @@ class Session:
             return None
         return err[1]
 
-    # ---- models and voices --------------------------------------------------------------------
+    # ---- models -------------------------------------------------------------------------------
     @staticmethod
     def _model_cfg(settings: Mapping[str, Any]) -> tuple:
         return tuple(settings[k] for k in MODEL_KEYS)
@@ -407,129 +234,6 @@ class Session:
             self._models_cfg = cfg
             self._voice_cache.clear()
         return self._models
-
-    def voice_choices(self) -> dict[str, list[tuple[str, str]]]:
-        """Voice picker groups: language -> [(label, key)]; custom voices come first, then presets."""
-        from bark_core import presets_by_language
-
-        groups: dict[str, list[tuple[str, str]]] = {}
-        if self.voices:
-            groups["Your voices"] = [(_voice_title(k, v), k) for k, v in self.voices.items()]
-        for lang, names in presets_by_language().items():
-            groups[lang] = [(n, n) for n in names]
-        return groups
-
-    def voice(self, key: Any = "__current__") -> Any:
-        """The :class:`bark_core.Voice` for a picker key (default: the current one), or None."""
-        if key == "__current__":
-            key = self._settings["voice"]
-        if key is None:
-            return None
-        if key in self.voices:
-            return self.voices[key]
-        models = self.models()
-        ck = (key, self._models_cfg)
-        if ck not in self._voice_cache:
-            self._voice_cache[ck] = models.voice(key)
-        return self._voice_cache[ck]
-
-    def voice_info(self, key: Any = "__current__") -> dict[str, Any]:
-        """Where the voice comes from and its rights record (``bark_core.rights.voice_origin``)."""
-        from bark_core.rights import voice_origin
-
-        if key == "__current__":
-            key = self._settings["voice"]
-        if key is None:
-            return {"kind": "none"}
-        if key not in self.voices:
-            return {"kind": "preset", "preset": key}  # presets are not fetched just to describe them
-        voice = self.voices[key]
-        info = voice_origin(voice)
-        info["seconds"] = round(voice.fine.shape[1] / C.COARSE_RATE_HZ, 2)
-        return info
-
-    def _voice_key(self, spec: str) -> str:
-        """A voice file named in code becomes a picker entry; an unknown name fails now, with suggestions."""
-        from bark_core import load_voice
-
-        voice = load_voice(spec)
-        key = f"file:{voice.name}#{voice.id}"
-        self.voices[key] = voice
-        self.emit("voices", key=key)
-        return key
-
-    def _add_voice(self, key: str, voice: Any, select: bool) -> str:
-        self.voices[key] = voice
-        self.emit("voices", key=key)
-        if select:
-            self.set(voice=key)
-        return key
-
-    def add_voice(self, voice: Any, *, select: bool = True) -> str:
-        """A ready :class:`bark_core.Voice` (e.g. from ``load_voice``) as a picker entry; returns its key."""
-        from bark_core import Voice
-
-        if not isinstance(voice, Voice):
-            raise StudioError(f"add_voice takes a bark_core.Voice, got {type(voice).__name__}.")
-        return self._add_voice(f"voice:{voice.name}#{voice.id}", voice, select)
-
-    def add_voice_file(self, source: str | os.PathLike | bytes, *, name: str | None = None,
-                       select: bool = True) -> str:
-        """A voice from a ``.npz`` path or its bytes (an upload); returns its picker key."""
-        from bark_core.voices import load_voice_file
-
-        if isinstance(source, bytes | bytearray | memoryview):
-            stem = Path(name or "uploaded.npz").stem
-            with tempfile.TemporaryDirectory(prefix="bark-studio-") as tmp:
-                path = Path(tmp) / f"{stem}.npz"
-                path.write_bytes(bytes(source))
-                voice = load_voice_file(path, stem)
-            voice.source = {**voice.source, "path": f"{stem}.npz"}
-        else:
-            voice = load_voice_file(source, name)
-        return self._add_voice(f"file:{voice.name}#{voice.id}", voice, select)
-
-    def voice_from_take(self, take: StudioTake | int | None = None, *, select: bool = True) -> str:
-        """The take (default: the last one with fine codes) as the voice for the next clip."""
-        from bark_core import voice_from_artifacts
-
-        if take is None:
-            take = next((t for t in reversed(self.takes) if t.fine is not None), None)
-            if take is None:
-                raise StudioError("No take has fine codes yet: run the fine stage first, then use it as a voice.")
-        take = self.take(take)
-        if take.fine is None:
-            raise StudioError(f"Take {take.number} stops before the fine stage; a voice needs all three stages.")
-        voice = voice_from_artifacts(take.semantic, take.coarse, take.fine, name=f"take{take.number}")
-        return self._add_voice(f"take:{take.number}#{voice.id}", voice, select)
-
-    def voice_from_audio(self, audio: str | os.PathLike | bytes, *, who: str, right: str, when: Any,
-                         evidence: str | None = None, note: str | None = None, name: str | None = None,
-                         filename: str | None = None, select: bool = True) -> str:
-        """A (partial) voice from a recording; the rights record (who, right, when) is required and
-        travels with the voice into every label. ``audio`` is a file path or the file's bytes."""
-        from bark_core.audio_io import read_audio
-        from bark_core.rights import RightsRecord
-        from bark_core.voices import voice_from_audio
-
-        record = RightsRecord(who=who, right=right, when=when, evidence=evidence, note=note)  # fails first
-        if isinstance(audio, bytes | bytearray | memoryview):
-            blob = bytes(audio)
-            suffix = Path(filename or "recording.wav").suffix or ".wav"
-            with tempfile.TemporaryDirectory(prefix="bark-studio-") as tmp:
-                path = Path(tmp) / f"recording{suffix}"
-                path.write_bytes(blob)
-                samples, rate = read_audio(path)
-        else:
-            path = Path(audio)
-            filename = filename or path.name
-            samples, rate = read_audio(path)
-            blob = path.read_bytes()
-        name = name or Path(filename or "recording").stem
-        voice = voice_from_audio(self.models(), samples, rights=record, name=name, sample_rate=rate)
-        # which recording it was, so the rights record can be matched to it later
-        voice.source = {**voice.source, "file": filename or "recording", "sha256": hashlib.sha256(blob).hexdigest()}
-        return self._add_voice(f"audio:{name}#{voice.id}", voice, select)
 
     # ---- runs ---------------------------------------------------------------------------------
     def cancel(self) -> None:
@@ -646,7 +350,7 @@ class Session:
 
     @staticmethod
     def _preview(models: BarkModels, coarse: Any) -> Any:
-        from bark_core.generation import decode_preview
+        from bark_core import decode_preview
 
         return decode_preview(models, coarse)
 
@@ -662,7 +366,7 @@ class Session:
 
     def _compute(self, stage: str, s: dict[str, Any], models: BarkModels) -> tuple[Any, str | None]:
         import bark_core
-        from bark_core.generation import decode
+        from bark_core import decode
 
         voice = self.voice(s["voice"]) if stage in SEEDED else None
         prog = self._progress(stage)
@@ -689,8 +393,7 @@ class Session:
 
     def _label(self, audio: Any, s: dict[str, Any]) -> Any:
         from bark_core import Take
-        from bark_core.label import label
-        from bark_core.review import review_metadata
+        from bark_core.label import label, review_metadata
 
         decode_res = self.results["decode"]
         meta = Take(semantic=self.results["semantic"].artifact, coarse=self.results["coarse"].artifact,
@@ -718,92 +421,6 @@ class Session:
         self.emit("take", take=take, new=True)
         return take
 
-    # ---- history, review, saving ----------------------------------------------------------------
-    def take(self, which: StudioTake | int | None = None) -> StudioTake:
-        """A take by number (1-based, as shown), the take itself, or the last one for None."""
-        if isinstance(which, StudioTake):
-            return which
-        if not self.takes:
-            raise StudioError("There are no takes yet; run a stage first.")
-        if which is None:
-            return self.takes[-1]
-        for t in self.takes:
-            if t.number == which:
-                return t
-        raise StudioError(f"There is no take {which}; takes are numbered 1..{len(self.takes)}.")
-
-    def compare(self, a: StudioTake | int, b: StudioTake | int) -> dict[str, Any]:
-        """Two takes side by side: the settings that differ, and each take's stages."""
-        ta, tb = self.take(a), self.take(b)
-        keys = sorted(set(ta.relevant_settings()) | set(tb.relevant_settings()))
-        diff = {k: (ta.settings.get(k), tb.settings.get(k)) for k in keys if ta.settings.get(k) != tb.settings.get(k)}
-        return {"a": ta, "b": tb, "differences": diff}
-
-    def _audio_of(self, take: StudioTake) -> Any:
-        if take.audio is None:
-            raise StudioError(f"Take {take.number} has no audio yet; run it through decode, then listen and review.")
-        return take.audio
-
-    def review(self, take: StudioTake | int | None = None) -> Any:
-        """The human review that applies to the take's audio (``bark_core.review.review_state``)."""
-        from bark_core.review import review_state
-
-        return review_state(self._audio_of(self.take(take)), store=self.review_store)
-
-    def approve(self, take: StudioTake | int | None = None, *, reviewer: str, note: str = "") -> Any:
-        """Record that ``reviewer`` listened and finds the take fit for use (with its quality report)."""
-        from bark_core.review import approve
-
-        t = self.take(take)
-        review = approve(self._audio_of(t), reviewer, note, store=self.review_store, quality=t.quality)
-        self.emit("review", take=t, review=review)
-        return review
-
-    def reject(self, take: StudioTake | int | None = None, *, reviewer: str, note: str = "") -> Any:
-        """Record that ``reviewer`` listened and the take must not be used; the note says why."""
-        from bark_core.review import reject
-
-        t = self.take(take)
-        review = reject(self._audio_of(t), reviewer, note, store=self.review_store, quality=t.quality)
-        self.emit("review", take=t, review=review)
-        return review
-
-    def save_take(self, take: StudioTake | int | None = None, folder: str | os.PathLike = ".", *,
-                  artifacts: bool = True, audio: bool = False, voice: bool = False, audio_format: str = "wav",
-                  overwrite: bool = False, public: bool = False) -> list[Path]:
-        """Write a take's artifacts (``.npz``), its audio (labelled, through ``bark_core.export``) and/or
-        its voice into ``folder``; returns the paths written. ``public=True`` needs an approval."""
-        from bark_core.export import export_audio
-
-        t = self.take(take)
-        folder = Path(folder).expanduser()
-        folder.mkdir(parents=True, exist_ok=True)
-        stem = f"take{t.number:03d}"
-        written: list[Path] = []
-        if artifacts:
-            for stage in t.stages:
-                path = folder / f"{stem}.{stage}.npz"
-                if path.exists() and not overwrite:
-                    raise StudioError(f"{path} already exists; tick overwrite or choose another folder.")
-                written.append(t.results[stage].artifact.save(path, overwrite=True))
-        if audio:
-            audio_art = self._audio_of(t)
-            meta = t.as_take().label_meta()
-            written.append(export_audio(audio_art, folder / f"{stem}.{audio_format.lower().lstrip('.')}",
-                                        overwrite=overwrite, quality=t.quality, review_store=self.review_store,
-                                        public=public, include_text=bool(t.settings.get("include_text")), **meta))
-        if voice:
-            if t.fine is None:
-                raise StudioError(f"Take {t.number} has no fine codes; a voice needs the fine stage.")
-            path = folder / f"{stem}.voice.npz"
-            if path.exists() and not overwrite:
-                raise StudioError(f"{path} already exists; tick overwrite or choose another folder.")
-            written.append(_take_voice(t).save(path))
-        if not written:
-            raise StudioError("Nothing to save: choose artifacts, audio or voice.")
-        self.emit("saved", take=t, paths=written)
-        return written
-
     def cache_stats(self) -> dict[str, Any]:
         """Hits and misses of the stage cache (empty without a cache)."""
         return {} if self.cache is None else self.cache.stats.to_dict()
@@ -812,91 +429,6 @@ class Session:
 def _ours(category: type) -> bool:
     """bark_core's own warnings (e.g. text cut to the 256-token window) belong in the stage panel."""
     return issubclass(category, UserWarning) and category.__module__.startswith("bark_core")
-
-
-def _take_voice(take: StudioTake) -> Any:
-    from bark_core import voice_from_artifacts
-
-    return voice_from_artifacts(take.semantic, take.coarse, take.fine, name=f"take{take.number}")
-
-
-def _voice_title(key: str, voice: Any) -> str:
-    kind = key.split(":", 1)[0]
-    what = {"file": "file", "take": "from take", "audio": "from recording"}.get(kind, kind)
-    return f"{voice.name} ({what})"
-
-
-def _dtype_name(dtype: Any) -> str:
-    return {"torch.float32": "fp32", "torch.float16": "fp16", "torch.bfloat16": "bf16"}.get(str(dtype), "auto")
-
-
-def _check_stage(stage: str, allowed: tuple[str, ...] = STAGES) -> str:
-    if stage not in allowed:
-        raise StudioError(f"Unknown stage {stage!r}; use one of {', '.join(allowed)}.")
-    return stage
-
-
-def _seed(value: Any, name: str) -> int:
-    if isinstance(value, str):
-        value = value.strip()
-        if not value.isdigit():
-            raise StudioError(f"{name} must be a whole number from 0 to {MAX_SEED}, got {value!r}.")
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
-        raise StudioError(f"{name} must be a whole number from 0 to {MAX_SEED}, got {value!r}.")
-    return int(value)
-
-
-_OPTIONAL_FLOATS = {"semantic_temp", "coarse_temp", "fine_temp", "semantic_top_p", "coarse_top_p", "min_eos_p",
-                    "max_gen_duration_s"}
-_OPTIONAL_INTS = {"semantic_top_k", "coarse_top_k"}
-_INTS = {"max_coarse_history", "sliding_window_len"}
-_BOOLS = {"allow_early_stop", "include_text", "preview", "offload"}
-_CHOICES = {"size": ("large", "small"), "device": ("auto", "cpu", "cuda", "mps"),
-            "dtype": ("auto", "fp32", "fp16", "bf16")}
-
-
-def _coerce(key: str, value: Any) -> Any:
-    """Settings in the form the core takes; 0 means "off" (None) for the optional numbers, as in the UI."""
-    if key.endswith("_seed"):
-        return _seed(value, key)
-    if key in _OPTIONAL_FLOATS:
-        if value is None or value == 0:
-            return None
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            raise StudioError(f"{key} must be a number (0 for off), got {value!r}.") from None
-        if value < 0:
-            raise StudioError(f"{key} must not be negative, got {value}.")
-        return value
-    if key in _OPTIONAL_INTS | _INTS:
-        if key in _OPTIONAL_INTS and (value is None or value == 0):
-            return None
-        if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value or value < 0:
-            raise StudioError(f"{key} must be a whole number, got {value!r}.")
-        return int(value)
-    if key in _BOOLS:
-        return bool(value)
-    if key in _CHOICES:
-        value = str(value)
-        if value not in _CHOICES[key] and not (key == "device" and value.startswith(("cuda:", "mps:"))):
-            raise StudioError(f"{key} must be one of {', '.join(_CHOICES[key])}, got {value!r}.")
-        return value
-    if key == "models":
-        value = os.fspath(value).strip() if value is not None else ""
-        if not value:
-            raise StudioError("models must name a model source: 'suno', a hub repo id or a folder.")
-        return value
-    if key == "voice":
-        if value in (None, "", "none"):
-            return None
-        if hasattr(value, "fine"):  # a Voice object: keep it as a custom voice
-            raise StudioError("Pass voices by name or path; add Voice objects with add_voice().")
-        return os.fspath(value)
-    if key == "text":
-        return "" if value is None else str(value)
-    return value
 
 
 __all__ = ["STAGES", "DEFAULTS", "Session", "StageResult", "StudioTake", "StudioError", "RunCancelled",

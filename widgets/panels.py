@@ -1,0 +1,197 @@
+"""The five stage panels: settings, run and dice buttons, progress, picture and players of each stage.
+
+:class:`StagePanel` is the widgets of one stage; :class:`StagePanelsMixin` is the part of
+:class:`~bark_studio.studio.Studio` that builds them and draws stage results into them. Apart from
+the studio so the per-stage layout can be read without the voice, review and history boxes.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import ipywidgets as W
+
+from .images import AUDIO_HEIGHT, PANEL_HEIGHT, PANEL_WIDTH, placeholder, render_png
+from .settings import TITLES
+from .takes import StageResult
+from .ui import STATE_STYLE, _button, _cell, _error_html, _full, _style
+
+
+def _opt_float(v: Any) -> float:
+    return 0.0 if v is None else float(v)
+
+
+def _opt_int(v: Any) -> int:
+    return 0 if v is None else int(v)
+
+
+class StagePanel:
+    """The widgets of one stage: header with state badge, settings, run button, progress, picture,
+    figures, error line and audio players."""
+
+    def __init__(self, stage: str, number: int, sliders: list[W.Widget], fields: list[W.Widget],
+                 players: tuple[str, ...] = (), seed: bool = False):
+        self.stage = stage
+        self.badge = W.HTML()
+        self.header = W.HTML(f"<b>{number} · {TITLES[stage]}</b>")
+        self.run_button = _button(f"Run {stage}", f"bark-run-{stage}", tooltip=f"Run up to the {stage} stage "
+                                  "(stale or missing stages before it run first, from the cache where possible)",
+                                  icon="play")
+        self.seed: W.Text | None = None
+        self.dice: W.Button | None = None
+        row: list[W.Widget] = [self.run_button]
+        if seed:
+            self.seed = W.Text(description="seed", continuous_update=False, style=_style("36px"),
+                               layout=W.Layout(width="230px"))
+            self.dice = _button("", f"bark-dice-{stage}", tooltip=f"Roll the dice: a new random seed for the "
+                                f"{stage} stage", icon="random", width="42px")
+            row += [self.seed, self.dice]
+        self.progress = W.IntProgress(value=0, min=0, max=100, layout=W.Layout(width="60%"))
+        self.progress_text = W.Label("")
+        self.image = W.Image(value=placeholder(f"{TITLES[stage]}: not run yet",
+                                               height=AUDIO_HEIGHT if stage == "decode" else PANEL_HEIGHT),
+                             format="png", layout=_full(object_fit="contain"))
+        self.image.add_class("bark-plot")
+        self.info = W.HTML()
+        self.error = W.HTML()
+        self.players: dict[str, W.Audio] = {}
+        self.player_boxes: list[W.Widget] = []
+        for name in players:
+            player = W.Audio(value=b"", format="wav", autoplay=False, loop=False, controls=True,
+                             layout=W.Layout(width="98%"))
+            player.add_class(f"bark-player-{name}")
+            self.players[name] = player
+            self.player_boxes.append(W.VBox([W.HTML(f"<small>{html.escape(_PLAYER_TITLES[name])}</small>"), player]))
+        grid = W.GridBox(fields, layout=W.Layout(grid_template_columns="repeat(2, minmax(0, 1fr))", grid_gap="0 8px",
+                                                 width="100%"))
+        body: list[W.Widget] = [W.HBox([self.header, self.badge], layout=W.Layout(justify_content="space-between")),
+                                *sliders, grid, W.HBox(row), W.HBox([self.progress, self.progress_text]),
+                                self.error]
+        if stage != "label":
+            body.append(self.image)
+        body += [self.info, *self.player_boxes]
+        self.box = W.VBox(body, layout=W.Layout(width="auto", border=STATE_STYLE["empty"][2]))
+        self.box.add_class("bark-panel")
+        self.box.add_class(f"bark-panel-{stage}")
+        self._last_pct = -1
+
+    def show_state(self, state: str, error: str | None) -> None:
+        text, colour, border = STATE_STYLE[state]
+        self.badge.value = f'<span class="bark-state" style="color:{colour};font-weight:600">{text}</span>'
+        self.box.layout.border = border
+        for cls in ("bark-stale", "bark-fresh", "bark-empty", "bark-error", "bark-running", "bark-cancelled"):
+            self.box.remove_class(cls)
+        self.box.add_class(f"bark-{state}")
+        self.error.value = _error_html(error) if error else ""
+
+    def show_progress(self, done: int, total: int) -> None:
+        pct = 100 if total <= 0 else int(100 * done / total)
+        if pct == self._last_pct and done != total:
+            return  # at most a hundred widget updates a stage, however many tokens it makes
+        self._last_pct = pct
+        self.progress.value = pct
+        self.progress_text.value = f"{done} / {total}" if total > 1 else ("done" if done >= total else "")
+
+    def reset_progress(self) -> None:
+        self._last_pct = -1
+        self.progress.value = 0
+        self.progress_text.value = ""
+
+
+_PLAYER_TITLES = {"preview": "Preview after coarse (2 codebooks, 1.5 kbps): is this take worth finishing?",
+                  "decode": "Decoded audio (24 kHz)", "label": "Labelled audio (watermarked, as exported)"}
+
+
+class StagePanelsMixin:
+    """The stage panels' part of :class:`~bark_studio.studio.Studio`: every setting shown in a panel is
+    bound through ``Studio._bind``, so it reaches the session like any other setting."""
+
+    def _slider(self, key: str, desc: str, lo: float, hi: float, step: float, tip: str) -> W.FloatSlider:
+        w = W.FloatSlider(description=desc, min=lo, max=hi, step=step, readout_format=".2f", continuous_update=False,
+                          style=_style(), layout=_full(), tooltip=tip)
+        return self._bind(key, w, _opt_float, lambda v: v)
+
+    def _build_stage_panels(self) -> None:
+        s = self.session
+
+        def temp(stage: str) -> W.FloatSlider:
+            return self._slider(f"{stage}_temp", "temperature", 0.0, 2.0, 0.05,
+                                "Sampling temperature; 0 takes the most likely token (argmax)")
+
+        def top_k(stage: str) -> W.BoundedIntText:
+            return self._bind(f"{stage}_top_k", W.BoundedIntText(description="top-k (0 off)", min=0, max=10_000,
+                                                                 style=_style(), layout=_cell()),
+                              _opt_int, lambda v: v)
+
+        def top_p(stage: str) -> W.BoundedFloatText:
+            return self._bind(f"{stage}_top_p", W.BoundedFloatText(description="top-p (0 off)", min=0.0, max=1.0,
+                                                                   step=0.05, style=_style(), layout=_cell()),
+                              _opt_float, lambda v: v)
+
+        sem_sliders = [
+            temp("semantic"),
+            self._slider("min_eos_p", "min EOS prob.", 0.0, 1.0, 0.01,
+                         "Stop when the end-of-speech probability reaches this (0: Suno's argmax rule)"),
+        ]
+        sem_settings = [
+            top_k("semantic"), top_p("semantic"),
+            self._bind("max_gen_duration_s", W.BoundedFloatText(description="max s (0 off)", min=0.0, max=60.0,
+                                                                step=0.5, style=_style(), layout=_cell()),
+                       _opt_float, lambda v: v),
+            self._bind("allow_early_stop", W.Checkbox(description="allow early stop", indent=False)),
+        ]
+        coarse_sliders = [
+            temp("coarse"),
+            self._bind("max_coarse_history", W.IntSlider(description="history (tokens)", min=60, max=630, step=10,
+                                                         continuous_update=False, style=_style(),
+                                                         layout=_full())),
+        ]
+        coarse_settings = [
+            top_k("coarse"), top_p("coarse"),
+            self._bind("sliding_window_len", W.BoundedIntText(description="window", min=1, max=708, style=_style(),
+                                                              layout=_cell())),
+            self._bind("preview", W.Checkbox(description="preview after coarse", indent=False)),
+        ]
+        fine_sliders = [temp("fine")]
+        label_settings = [self._bind("include_text", W.Checkbox(description="store the text itself in the label "
+                                                                "(else only its SHA-256)", indent=False,
+                                                                layout=_full()))]
+        self.panels: dict[str, StagePanel] = {
+            "semantic": StagePanel("semantic", 1, sem_sliders, sem_settings, seed=True),
+            "coarse": StagePanel("coarse", 2, coarse_sliders, coarse_settings, players=("preview",), seed=True),
+            "fine": StagePanel("fine", 3, fine_sliders, [], seed=True),
+            "decode": StagePanel("decode", 4, [], [], players=("decode",)),
+            "label": StagePanel("label", 5, label_settings, [], players=("label",)),
+        }
+        self.run_buttons = {stage: p.run_button for stage, p in self.panels.items()}
+        for stage, panel in self.panels.items():
+            panel.run_button.on_click(lambda _b, stage=stage: self._launch(stage))
+            if panel.seed is not None:
+                self._bind(f"{stage}_seed", panel.seed, str, lambda v: v)
+                panel.dice.on_click(lambda _b, stage=stage: self._action(self._status_error, s.reroll, stage))
+
+    def _refresh_states(self) -> None:
+        for stage, panel in self.panels.items():
+            panel.show_state(self.session.state(stage), self.session.error(stage))
+
+    def _image_of(self, result: StageResult, key: str = "main", width: int = PANEL_WIDTH) -> bytes:
+        if key not in result.images:
+            result.images[key] = render_png(result.artifact, width=width)
+        return result.images[key]
+
+    def _show_result(self, stage: str, result: StageResult) -> None:
+        panel = self.panels[stage]
+        if stage != "label":
+            panel.image.value = self._image_of(result)
+        info = html.escape(result.summary())
+        if result.warnings:
+            info += "".join(f'<div style="color:#b45309">⚠ {html.escape(w)}</div>' for w in result.warnings)
+        if stage == "label":
+            review = result.artifact.provenance.settings.get("label", {}).get("review", {})
+            info += f"<br><small>review recorded in the label: {html.escape(str(review.get('human_review')))}</small>"
+        panel.info.value = f"<small>{info}</small>"
+        if stage == "coarse":
+            panel.players["preview"].value = b"" if result.preview is None else result.preview.to_wav_bytes()
+        elif stage in ("decode", "label"):
+            panel.players[stage].value = result.artifact.to_wav_bytes()
