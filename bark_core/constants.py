@@ -94,6 +94,15 @@ ENCODEC_CHECKPOINT_NAME = "encodec_24khz-d7cc33bc.th"
 
 STAGES = ("semantic", "coarse", "fine", "decode", "label")
 
+TINY_TAKE_S = 2.0  # default take length of the tiny untrained set: noise needs no 15 s to prove an install works
+MAX_SEED = 2**63 - 1  # seeds are whole numbers 0..MAX_SEED; a drawn seed is 63 random bits
+
+# Choices the command line offers before anything heavy is imported (bark-say --help stays instant);
+# the label and quality modules take their values from here.
+AUDIO_FORMATS = ("wav", "flac", "mp3", "ogg")  # what export_audio writes
+WATERMARK_STRENGTH_DB = -41.0  # default watermark power relative to the audio
+QUALITY_EXPECT = ("speech", "music", "any")  # what a quality check expects to hear
+
 
 def default_cache_dir() -> str:
     """Our own cache root (stage cache, tiny model sets); hub files stay in the hub cache."""

@@ -88,8 +88,10 @@ class Voice:
         """The mapping Suno's ``generate_audio(history_prompt=...)`` accepts."""
         return {"semantic_prompt": self.semantic, "coarse_prompt": self.coarse, "fine_prompt": self.fine}
 
-    def save(self, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
-        """Write a ``.npz`` Suno's loader reads; our name and origin ride along in one extra key."""
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """Write a ``.npz`` Suno's loader reads; our name and origin ride along in one extra key.
+
+        Like every export, it never replaces an existing file unless ``overwrite=True``."""
         path = Path(path)
         if path.suffix != ".npz":
             path = path.with_name(path.name + ".npz")
@@ -155,14 +157,10 @@ def presets_by_language() -> dict[str, list[str]]:
 
 def _fetch_preset(name: str, cache_dir: str | os.PathLike | None, local_files_only: bool | None) -> Voice:
     """Download a preset from the hub repo, where each prompt is one ``.npy`` listed in a JSON index."""
-    try:
-        index_path = hub_file(C.HUB_REPO, "speaker_embeddings_path.json", cache_dir=cache_dir,
-                              local_files_only=local_files_only)
-    except CheckpointError as exc:
-        raise CheckpointError(
-            f"Voice preset {name!r} is not available: {exc} For voices, you can also pass presets_dir= (a folder "
-            f"of Suno's preset files, e.g. {name}.npz inside it) or the path of a .npz voice file."
-        ) from exc
+    what, local = f"Voice preset {name!r}", f"voices/{name}.npz"  # a model folder serves presets as voices/<name>.npz
+    # a HubFileError says what was needed, where it is cached and how to do without the hub
+    index_path = hub_file(C.HUB_REPO, "speaker_embeddings_path.json", cache_dir=cache_dir,
+                          local_files_only=local_files_only, what=what, local=local)
     try:
         index = json.loads(index_path.read_text())
     except ValueError as exc:
@@ -178,8 +176,8 @@ def _fetch_preset(name: str, cache_dir: str | os.PathLike | None, local_files_on
         if key not in entry:
             raise VoiceError(f"The hub's voice index entry for {name!r} lacks {key}.")
         try:
-            arrays[key] = np.load(hub_file(repo, entry[key], cache_dir=cache_dir, local_files_only=local_files_only),
-                                  allow_pickle=False)
+            arrays[key] = np.load(hub_file(repo, entry[key], cache_dir=cache_dir, local_files_only=local_files_only,
+                                           what=what, local=local), allow_pickle=False)
         except CheckpointError:
             raise
         except Exception as exc:

@@ -232,8 +232,8 @@ class BarkGenerate(io.ComfyNode):
                                   max_gen_duration_s=_duration(max_duration_s),
                                   progress=lambda stage, done, total: callbacks[stage](done, total))
         bar.finish()
-        # the label records the seed the user typed (the stages ran on seeds derived from it)
-        audio = to_comfy(take.audio, meta=take.label_meta(seed=seed))
+        # the label records the master seed (take.seed, the one typed here): it redoes the whole take
+        audio = to_comfy(take.audio, meta=take.label_meta())
         return io.NodeOutput(audio, take.semantic, take.coarse, take.fine)
 
 

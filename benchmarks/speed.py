@@ -11,6 +11,7 @@ first audio. Peak memory is the CUDA allocator's peak (on a GPU).
     python benchmarks/speed.py --size small --device cpu --tokens 256            # the README's CPU table
     python benchmarks/speed.py --size large --device cuda --batch 1 8 --cold      # the GPU table
     python benchmarks/speed.py --size tiny --tokens 16 --impl ours-fast suno      # smoke test (CI)
+    python benchmarks/speed.py --size tiny --impl ours-eager --threads 1 2        # bark-say's thread choice
 
 Reference implementations are test extras (``pip install -e '.[test]'``); an implementation that
 cannot be imported is reported and skipped.
@@ -310,21 +311,22 @@ def cold(impl: str, args: argparse.Namespace) -> dict[str, Any] | None:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    base = {r["batch"]: r["rtf"] for r in rows if r["impl"].startswith("suno") and r.get("rtf")}
+    base = {(r["batch"], r.get("threads")): r["rtf"] for r in rows if r["impl"].startswith("suno") and r.get("rtf")}
     head = ("| implementation | batch | semantic s | coarse s | fine s | decode s | total s | audio s | RTF | "
             "× Suno | peak GB | cold s |")
     lines = [head, "|" + "---|" * 12]
     for r in rows:
+        name = r["impl"] if r.get("threads") is None else f"{r['impl']}, {r['threads']} thread(s)"
         if "error" in r:
-            lines.append(f"| {r['impl']} | {r['batch']} | {r['error']} |" + " |" * 9)
+            lines.append(f"| {name} | {r['batch']} | {r['error']} |" + " |" * 9)
             continue
-        ref = base.get(r["batch"]) or base.get(1)
+        ref = base.get((r["batch"], r.get("threads"))) or base.get((1, r.get("threads")))
         speed = f"{ref / r['rtf']:.1f}" if ref and r.get("rtf") else "-"
         timed = any(r[f"{s}_s"] for s in STAGES[1:])  # ours in a batch runs the stages back to back
         stages = [f"{r[f'{s}_s']:.2f}" for s in STAGES] if timed else ["(all)", "-", "-", "-"]
         peak = f"{r['peak_gb']:.2f}" if "peak_gb" in r else "-"
         cold_s = f"{r['cold_s']:.1f}" if r.get("cold_s") else "-"
-        lines.append(f"| {r['impl']} | {r['batch']} | {' | '.join(stages)} | {r['total_s']:.2f} | "
+        lines.append(f"| {name} | {r['batch']} | {' | '.join(stages)} | {r['total_s']:.2f} | "
                      f"{r['audio_s']:.1f} | {r['rtf']:.3f} | {speed} | {peak} | {cold_s} |")
     return "\n".join(lines)
 
@@ -343,6 +345,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     ap.add_argument("--cold", action="store_true", help="also time weights-on-disk -> first audio in a new process")
     ap.add_argument("--weights", type=Path, default=None, help="where to write/reuse the random weights")
     ap.add_argument("--out", type=Path, default=None, help="write the rows as JSON here")
+    ap.add_argument("--threads", type=int, nargs="+", default=None,
+                    help="torch intra-op thread counts to compare (each implementation runs once per count; "
+                         "default: torch's own choice). bark-say --threads auto uses 1 for the tiny set")
     ap.add_argument("--_cold", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     from reference import stub_broken_torchaudio
@@ -366,13 +371,19 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         except Exception as exc:  # a missing reference must not hide the others' numbers
             rows.append({"impl": impl, "batch": 1, "error": f"{type(exc).__name__}: {exc}"[:120]})
             continue
-        for batch in args.batch:
-            if impl == "ours-fast-offload" and batch != 1:
-                continue
-            print(f"  {impl} batch {batch} ...", file=sys.stderr)
-            row = {"impl": impl, **measure(run, batch, args.tokens, args.device, args.warmup_tokens)}
-            rows.append(row)
-            print(f"    {row['total_s']:.2f} s", file=sys.stderr)
+        default_threads = torch.get_num_threads()
+        for threads in args.threads or [None]:
+            torch.set_num_threads(threads or default_threads)
+            for batch in args.batch:
+                if impl == "ours-fast-offload" and batch != 1:
+                    continue
+                print(f"  {impl} batch {batch}" + (f" threads {threads}" if threads else "") + " ...", file=sys.stderr)
+                row = {"impl": impl, **measure(run, batch, args.tokens, args.device, args.warmup_tokens)}
+                if threads:
+                    row["threads"] = threads
+                rows.append(row)
+                print(f"    {row['total_s']:.2f} s", file=sys.stderr)
+        torch.set_num_threads(default_threads)
         del run
         if args.device.startswith("cuda"):
             torch.cuda.empty_cache()

@@ -68,7 +68,9 @@ class ReviewExportMixin:
                 written.append(t.results[stage].artifact.save(path, overwrite=True))
         if audio:
             audio_art = self._audio_of(t)
-            meta = t.as_take().label_meta()
+            core_take = t.as_take()
+            core_take.seed = getattr(self, "seed", None)  # the master seed; labelled only if it redoes the take
+            meta = core_take.label_meta()
             written.append(export_audio(audio_art, folder / f"{stem}.{audio_format.lower().lstrip('.')}",
                                         overwrite=overwrite, quality=t.quality, review_store=self.review_store,
                                         public=public, include_text=bool(t.settings.get("include_text")), **meta))
@@ -78,7 +80,7 @@ class ReviewExportMixin:
             path = folder / f"{stem}.voice.npz"
             if path.exists() and not overwrite:
                 raise StudioError(f"{path} already exists; tick overwrite or choose another folder.")
-            written.append(_take_voice(t).save(path))
+            written.append(_take_voice(t).save(path, overwrite=overwrite))
         if not written:
             raise StudioError("Nothing to save: choose artifacts, audio or voice.")
         self.emit("saved", take=t, paths=written)

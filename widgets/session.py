@@ -397,7 +397,7 @@ class Session(VoicesMixin, HistoryMixin, ReviewExportMixin):
 
         decode_res = self.results["decode"]
         meta = Take(semantic=self.results["semantic"].artifact, coarse=self.results["coarse"].artifact,
-                    fine=self.results["fine"].artifact, audio=audio).label_meta()
+                    fine=self.results["fine"].artifact, audio=audio, seed=self.seed).label_meta()
         meta["review"] = review_metadata(audio, store=self.review_store)
         if decode_res.quality is not None:
             meta["qc"] = decode_res.quality.summary()

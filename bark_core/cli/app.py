@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from .common import run
+from .common import CliParser, run
 from .label import add_label_commands
 from .quality import add_quality_commands
 from .say import add_say_arguments, run_say
 from .tools import add_tool_commands
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bark-core", description="Bark text-to-audio, stage by stage.")
-    parser.add_argument("-v", "--verbose", action="store_true")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("say", help="text to an audio file")
+def build_parser() -> CliParser:
+    parser = CliParser(prog="bark-core", description="Bark text-to-audio, stage by stage. Errors are one line "
+                       "and exit status 2.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens; show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=CliParser)
+    p = sub.add_parser("say", help="text to an audio file",
+                       description="Turn text into a labelled 24 kHz audio file (the same as bark-say).")
     add_say_arguments(p)
     p.set_defaults(func=run_say)
     add_tool_commands(sub)

@@ -17,11 +17,26 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..artifacts import Audio, Provenance, load_artifact
-from ..audio_io import read_audio
+from .. import constants as C
 from ..errors import BarkError
-from ..label import DEFAULT_STRENGTH_DB, FORMATS, detect, export_audio, read_label
+from .checks import check_output, finite, positive_int
 from .common import run_standalone
+
+UNTRAINED_NOTE = "made with the tiny UNTRAINED model set: noise, not speech"
+
+
+def _sample_rate(text: str) -> int:
+    value = positive_int(text)
+    if not 1_000 <= value <= 384_000:
+        raise argparse.ArgumentTypeError(f"{text} Hz is outside 1000..384000, the rates audio files use")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = finite(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not above 0")
+    return value
 
 
 def _add_key_options(parser: argparse.ArgumentParser) -> None:
@@ -62,22 +77,22 @@ def add_label_commands(subparsers: Any) -> None:
     )
     p.add_argument("input", type=Path, help="audio file or Audio artifact (.npz)")
     p.add_argument("output", type=Path, help="labelled file to write (.wav, .flac, .mp3, .ogg)")
-    p.add_argument("--format", choices=FORMATS, help="output format (default: from OUTPUT's extension)")
-    p.add_argument("--sample-rate", type=int, help="output sample rate in Hz (default: the input's)")
+    p.add_argument("--format", choices=C.AUDIO_FORMATS, help="output format (default: from OUTPUT's extension)")
+    p.add_argument("--sample-rate", type=_sample_rate, help="output sample rate in Hz (default: the input's)")
     p.add_argument("--normalize", choices=("peak", "rms", "lufs"), help="loudness normalisation before labelling")
-    p.add_argument("--target-db", type=float, help="normalisation target in dBFS (peak: -1, rms: -20)")
+    p.add_argument("--target-db", type=finite, help="normalisation target in dBFS (peak: -1, rms: -20)")
     p.add_argument("--bitrate", help="encoder bitrate for mp3/ogg, e.g. 96k")
     p.add_argument(
         "--strength-db",
-        type=float,
-        default=DEFAULT_STRENGTH_DB,
-        help=f"watermark power relative to the audio, dB (default {DEFAULT_STRENGTH_DB:g})",
+        type=finite,
+        default=C.WATERMARK_STRENGTH_DB,
+        help=f"watermark power relative to the audio, dB (default {C.WATERMARK_STRENGTH_DB:g})",
     )
     p.add_argument("--text", help="prompt text; stored as a SHA-256 unless --include-text")
     p.add_argument("--include-text", action="store_true", help="store the prompt text itself in the metadata")
     p.add_argument("--model", help="model checkpoint id to record")
     p.add_argument("--voice", help="voice (history prompt) to record")
-    p.add_argument("--seed", type=int, help="seed to record")
+    p.add_argument("--seed", type=int, help="seed to record (the master seed that redoes the take)")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     _add_key_options(p)
     p.set_defaults(func=run_label)
@@ -94,14 +109,18 @@ def add_label_commands(subparsers: Any) -> None:
     d.add_argument("--json", action="store_true", help="print one JSON array with a record per file")
     d.add_argument(
         "--threshold",
-        type=float,
+        type=_positive,
         help="z-score threshold (default gives a false-positive bound of 1e-6 per file); lowering it voids the bound",
     )
     _add_key_options(d)
     d.set_defaults(func=run_detect)
 
 
-def _load_input(path: Path) -> Audio:
+def _load_input(path: Path) -> Any:
+    from ..artifacts import Audio, Provenance, load_artifact
+    from ..audio_io import read_audio
+    from ..label import read_label
+
     if path.suffix.lower() == ".npz":
         art = load_artifact(path)
         if not isinstance(art, Audio):
@@ -126,6 +145,11 @@ def _load_input(path: Path) -> Audio:
 def run_label(args: argparse.Namespace) -> int:
     """Handler of ``label``; returns the exit status."""
     try:
+        # the output first: a wrong name, format or --overwrite costs nothing yet
+        check_output(args.output, overwrite=args.overwrite, fmt=args.format, option="output",
+                     format_option="--format")
+        from ..label import export_audio
+
         audio = _load_input(args.input)
         meta = {
             k: v
@@ -155,6 +179,8 @@ def run_label(args: argparse.Namespace) -> int:
 
 def run_detect(args: argparse.Namespace) -> int:
     """Handler of ``detect``; returns 0 (all marked), 1 (some unmarked) or 2 (some unreadable)."""
+    from ..label import detect, read_label
+
     try:
         key = _key_from(args)
     except BarkError as exc:
@@ -195,6 +221,8 @@ def _print_record(record: dict[str, Any]) -> None:
         if lab
         else "tags: none"
     )
+    if lab and lab.get("untrained"):
+        tags += f"; {UNTRAINED_NOTE}"
     p_value = record["p_value"]
     p_text = f"p <= {p_value:.2g}" if p_value > 0 else "p < 1e-300"
     score = f"score {record['score']:.1f}, threshold {record['threshold']:.2f}, {p_text}"

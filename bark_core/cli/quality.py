@@ -16,10 +16,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .. import constants as C
 from ..errors import BarkError
-from ..label import approve, reject, review_state
-from ..quality import EXPECT, check
 from .common import run_standalone
+from .label import UNTRAINED_NOTE
 
 
 def add_quality_commands(subparsers: Any) -> None:
@@ -38,7 +38,7 @@ def add_quality_commands(subparsers: Any) -> None:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--text", help="the prompt text, for the speaking-rate check and ASR word error rate")
     src.add_argument("--text-file", type=Path, help="read the prompt text from a UTF-8 file")
-    p.add_argument("--expect", choices=EXPECT, default="speech",
+    p.add_argument("--expect", choices=C.QUALITY_EXPECT, default="speech",
                    help="speech (default), music (no speech checks) or any (technical checks only)")
     p.add_argument("--asr", action="store_true",
                    help="also transcribe with pocketsphinx (English, approximate; needs pip install pocketsphinx)")
@@ -63,6 +63,8 @@ def add_quality_commands(subparsers: Any) -> None:
 
 def run_review(args: argparse.Namespace) -> int:
     """``review approve|reject|show FILE``; exit 0 when the take is approved after the call, else 1."""
+    from ..label import approve, reject, review_state
+
     if args.action == "show":
         review = review_state(str(args.file), store=args.store)
     elif not args.reviewer:
@@ -87,6 +89,8 @@ def _text_from(args: argparse.Namespace) -> str | None:
 
 def run_check(args: argparse.Namespace) -> int:
     """Handler of ``check``; returns 0 (all passed), 1 (some failed) or 2 (some unreadable)."""
+    from ..quality import check
+
     try:
         text = _text_from(args)
     except BarkError as exc:
@@ -105,12 +109,28 @@ def run_check(args: argparse.Namespace) -> int:
             continue
         if not report.passed:
             status = max(status, 1)
-        records.append(report.to_dict())
+        untrained = _untrained(path)
+        records.append({**report.to_dict(), **({"untrained": True} if untrained else {})})
         if not args.json:
             print(report.to_text())
+            if untrained:
+                print(f"  note:    {UNTRAINED_NOTE} (its label says so); judge real takes only")
     if args.json:
         print(json.dumps(records, indent=2, ensure_ascii=False))
     return status
+
+
+def _untrained(path: Path) -> bool:
+    """Whether a file's label (or an Audio artifact's provenance) says untrained weights made it."""
+    from ..artifacts import load_artifact
+    from ..label import read_label
+
+    try:
+        if path.suffix.lower() == ".npz":
+            return bool(load_artifact(path).provenance.extra.get("untrained"))
+        return bool((read_label(path) or {}).get("untrained"))
+    except BarkError:
+        return False
 
 
 def main(argv: Sequence[str] | None = None) -> int:

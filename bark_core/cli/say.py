@@ -5,89 +5,159 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .. import constants as C
-from ..label import export_audio
-from ..stages import generate
-from .common import add_model_args, models_from, run
+from ..errors import OutputPathError
+from .checks import check_new_file, check_output, check_writable_folder, probability, seconds
+from .checks import seed as seed_type
+from .checks import temperature as temp_type
+from .common import CliParser, add_model_args, models_from, run
 
 
 class ProgressBar:
-    """A one-line text bar on stderr; the core only calls ``progress(stage, done, total)``."""
+    """Stage progress on stderr; the core only calls ``progress(stage, done, total)``.
 
-    def __init__(self, stream: Any = None, width: int = 30, interval: float = 0.1):
+    On a terminal it is one redrawn line, at most one redraw per ``interval`` seconds. Into a log
+    file or pipe it writes plain lines instead: one when a stage ends, and one every ``log_every``
+    seconds while a long stage runs. ``clock`` is injectable so tests need no real time.
+    """
+
+    def __init__(self, stream: Any = None, width: int = 30, interval: float = 0.1, *,
+                 clock: Callable[[], float] = time.monotonic, tty: bool | None = None, log_every: float = 10.0):
         self.stream = stream or sys.stderr
         self.width = width
         self.interval = interval
+        self.clock = clock
+        isatty = getattr(self.stream, "isatty", None)
+        self.tty = bool(isatty and isatty()) if tty is None else tty
+        self.log_every = log_every
         self.stage: str | None = None
-        self.t0 = self.drawn = time.monotonic()
+        self.t0 = self.drawn = clock()
+        self.finished = False
 
     def __call__(self, stage: str, done: int, total: int) -> None:
-        now = time.monotonic()
+        now = self.clock()
         if stage != self.stage:
-            if self.stage is not None:
+            if self.stage is not None and self.tty:
                 self.stream.write("\n")
-            self.stage, self.t0, self.drawn = stage, now, 0.0
-        elif done < total and now - self.drawn < self.interval:
-            return  # at most ~10 redraws a second, whatever the token rate
-        self.drawn = now
+            self.stage, self.t0, self.drawn, self.finished = stage, now, now, False
+        elif self.finished:
+            return  # a stage that reports 100 % twice is drawn once
         frac = 0.0 if total <= 0 else min(1.0, done / total)
-        fill = int(round(frac * self.width))
-        self.stream.write(f"\r{stage:>8} [{'#' * fill}{'.' * (self.width - fill)}] {frac * 100:5.1f}% "
-                          f"{time.monotonic() - self.t0:6.1f}s")
+        ended = done >= total
+        wait = self.interval if self.tty else self.log_every
+        if not ended and now - self.drawn < wait:
+            return
+        self.drawn, self.finished = now, ended
+        if self.tty:
+            fill = int(round(frac * self.width))
+            self.stream.write(f"\r{stage:>8} [{'#' * fill}{'.' * (self.width - fill)}] {frac * 100:5.1f}% "
+                              f"{now - self.t0:6.1f}s")
+        elif ended:
+            self.stream.write(f"{stage}: done in {now - self.t0:.1f} s\n")
+        else:
+            self.stream.write(f"{stage}: {frac * 100:.0f}% after {now - self.t0:.1f} s\n")
         self.stream.flush()
 
     def close(self) -> None:
-        if self.stage is not None:
+        if self.stage is not None and self.tty:
             self.stream.write("\n")
             self.stream.flush()
 
 
+def _check_say_args(args: argparse.Namespace) -> Path:
+    """Every path the run will write, checked before any model loads."""
+    out, _ = check_output(args.output, overwrite=args.overwrite)
+    if args.save_artifacts:
+        folder = Path(args.save_artifacts).expanduser()
+        check_writable_folder(folder, "--save-artifacts")
+        kinds = ("semantic", "coarse", "fine")
+        names = [f"{out.stem}.{k}.npz" for k in kinds] if not args.long else [f"{out.stem}.chunk*.{k}.npz"
+                                                                              for k in kinds]
+        for name in names:
+            clash = sorted(folder.glob(name)) if folder.is_dir() else []
+            if clash and not args.overwrite:
+                raise OutputPathError(
+                    f"--save-artifacts {args.save_artifacts}: {clash[0].name} is already there; add --overwrite "
+                    "to replace it, or choose another folder or -o name.")
+    if args.save_voice:
+        voice = Path(args.save_voice)
+        check_new_file(voice if voice.suffix == ".npz" else voice.with_name(voice.name + ".npz"), "--save-voice",
+                       overwrite=args.overwrite)
+    return out
+
+
 def run_say(args: argparse.Namespace) -> int:
+    out = _check_say_args(args)  # before torch, before any model: a wrong path costs a second, not minutes
+    from ..label import export_audio
+    from ..stages import generate, generate_long
+
     models = models_from(args)
     if models.untrained:
         print("note: tiny UNTRAINED models - the result is noise, not speech.", file=sys.stderr)
-    out = Path(args.output)
     bar = None if args.quiet else ProgressBar()
+    settings = dict(semantic_temp=args.text_temp, coarse_temp=args.coarse_temp, fine_temp=args.fine_temp,
+                    min_eos_p=args.min_eos_p, max_gen_duration_s=args.max_duration)
     try:
-        take = generate(models, args.text, args.voice, seed=args.seed, semantic_temp=args.text_temp,
-                        coarse_temp=args.coarse_temp, fine_temp=args.fine_temp, min_eos_p=args.min_eos_p,
-                        progress=bar)
+        if args.long:
+            progress = None if bar is None else (lambda k, n, stage, done, total: bar(f"{k}/{n} {stage}", done, total))
+            result = generate_long(models, args.text, args.voice, seed=args.seed, progress=progress, **settings)
+            takes, audio, master = result.takes, result.audio, result.seed
+            meta = result.label_meta()
+        else:
+            take = generate(models, args.text, args.voice, seed=args.seed, progress=bar, **settings)
+            takes, audio, master = [take], take.audio, take.seed
+            meta = take.label_meta()
     finally:
         if bar:
             bar.close()
-    written = _write_audio(take.audio, out, args, **take.label_meta(seed=args.seed))
+    if args.no_label:
+        written = export_audio(audio, out, overwrite=args.overwrite, label=False)
+    else:  # every file the CLI writes goes through the label stage (watermark + provenance tags)
+        written = export_audio(audio, out, overwrite=args.overwrite, **meta)
     if args.save_artifacts:
         folder = Path(args.save_artifacts)
-        for art in (take.semantic, take.coarse, take.fine):
-            art.save(folder / f"{out.stem}.{art.KIND}.npz")
+        for i, take in enumerate(takes, 1):
+            stem = out.stem if len(takes) == 1 and not args.long else f"{out.stem}.chunk{i:03d}"
+            for art in (take.semantic, take.coarse, take.fine):
+                art.save(folder / f"{stem}.{art.KIND}.npz", overwrite=args.overwrite)
     if args.save_voice:
-        take.voice(name=out.stem).save(args.save_voice)
-    print(f"wrote {written} ({take.audio.duration_s:.2f} s, seed {take.semantic.provenance.seed})")
+        takes[-1].voice(name=out.stem).save(args.save_voice, overwrite=args.overwrite)
+    print(f"wrote {written} ({audio.duration_s:.2f} s, seed {master}; --seed {master} makes it again)")
     return 0
-
-
-def _write_audio(audio: Any, out: Path, args: argparse.Namespace, **meta: Any) -> Path:
-    """Every file the CLI writes goes through the label stage (watermark + provenance tags)."""
-    if args.no_label:
-        return export_audio(audio, out, overwrite=args.overwrite, label=False)
-    return export_audio(audio, out, overwrite=args.overwrite, **meta)
 
 
 def add_say_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("text", help="what to say; cues like [laughter] or ♪ pass through")
-    p.add_argument("-o", "--output", default="bark.wav", help="output audio file (default: bark.wav)")
+    p.add_argument("-o", "--output", default="bark.wav",
+                   help="output audio file: .wav, .flac, .mp3 or .ogg (default: bark.wav); checked before any "
+                        "work starts")
     p.add_argument("--voice", default=None, help="preset (v2/en_speaker_6, announcer) or a voice .npz")
-    p.add_argument("--seed", type=int, default=None, help="same seed, same audio (default: random, printed)")
-    p.add_argument("--text-temp", type=float, default=C.DEFAULT_SEMANTIC_TEMP)
-    p.add_argument("--coarse-temp", type=float, default=C.DEFAULT_COARSE_TEMP)
-    p.add_argument("--fine-temp", type=float, default=C.DEFAULT_FINE_TEMP)
-    p.add_argument("--min-eos-p", type=float, default=C.DEFAULT_MIN_EOS_P)
+    p.add_argument("--seed", type=seed_type, default=None,
+                   help="master seed, 0..2**63-1: the same seed gives the same take (default: random; the seed "
+                        "used is printed and written into the label)")
+    g = p.add_argument_group("sampling")
+    g.add_argument("--text-temp", type=temp_type, default=C.DEFAULT_SEMANTIC_TEMP, metavar="T",
+                   help=f"temperature of the semantic (text) stage, > 0; lower is more predictable, higher more "
+                        f"varied (default: {C.DEFAULT_SEMANTIC_TEMP})")
+    g.add_argument("--coarse-temp", type=temp_type, default=C.DEFAULT_COARSE_TEMP, metavar="T",
+                   help=f"temperature of the coarse acoustic stage, > 0 (default: {C.DEFAULT_COARSE_TEMP})")
+    g.add_argument("--fine-temp", type=temp_type, default=C.DEFAULT_FINE_TEMP, metavar="T",
+                   help=f"temperature of the fine acoustic stage, > 0 (default: {C.DEFAULT_FINE_TEMP})")
+    g.add_argument("--min-eos-p", type=probability, default=C.DEFAULT_MIN_EOS_P, metavar="P",
+                   help="end speech once the end-of-speech probability reaches P, 0..1; lower ends sooner "
+                        f"(default: {C.DEFAULT_MIN_EOS_P})")
+    g.add_argument("--max-duration", type=seconds, default=None, metavar="SECONDS",
+                   help="stop the semantic stage after this much audio (default: up to ~15 s; a quick smoke run "
+                        "needs 1)")
+    p.add_argument("--long", action="store_true",
+                   help="text longer than one generation (~14 s): speak it in sentence chunks and join them")
     p.add_argument("--save-artifacts", metavar="DIR", help="also save semantic/coarse/fine artifacts (.npz) here")
     p.add_argument("--save-voice", metavar="NPZ", help="also save this take as a voice file")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("--no-label", action="store_true",
                    help="skip the synthetic-audio label (watermark + metadata); logged as a warning. "
                         "Public use of generated audio should carry the label.")
@@ -96,8 +166,10 @@ def add_say_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def say_main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bark-say", description="Turn text into a 24 kHz audio file with Bark.")
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser = CliParser(prog="bark-say", description="Turn text into a labelled 24 kHz audio file with Bark. "
+                       "Every argument is checked before any model loads; errors are one line, exit status 2.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens; show tracebacks")
     add_say_arguments(parser)
     parser.set_defaults(func=run_say)
     return run(parser, argv)
+

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import constants as C
 from ..artifacts import Audio, Provenance, expect_artifact
 from ..audio_io import pcm16, require_tool, resample
 from ..errors import OutputPathError
@@ -31,7 +32,7 @@ from .watermark import DEFAULT_STRENGTH_DB
 
 logger = logging.getLogger("bark_core.export")
 
-FORMATS = ("wav", "flac", "mp3", "ogg")
+FORMATS = C.AUDIO_FORMATS
 MP3_RATES = (8_000, 11_025, 12_000, 16_000, 22_050, 24_000, 32_000, 44_100, 48_000)
 DEFAULT_BITRATES = {"mp3": "128k"}
 DEFAULT_PEAK_DBFS = -1.0
@@ -238,9 +239,10 @@ def _write_compressed(
         fh.write(blob)
 
 
-def save_wav(audio: Audio, path: str | os.PathLike, *, overwrite: bool = True, label: bool = True,
+def save_wav(audio: Audio, path: str | os.PathLike, *, overwrite: bool = False, label: bool = True,
              **meta: Any) -> Path:
-    """16-bit WAV through the label stage (watermark + provenance tags), like every export.
+    """16-bit WAV through the label stage (watermark + provenance tags), like every export; an existing
+    file is replaced only with ``overwrite=True``.
 
     ``label=False`` writes the bare samples, for material that is not generated output (test
     signals, user recordings); see :func:`export_audio` for formats and options.

@@ -53,6 +53,8 @@ logger = logging.getLogger("bark_core.label")
 GENERATOR = "bark_core"
 DISTRIBUTION = "bark-stages"
 IPTC_DIGITAL_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+# untrained random weights (the tiny offline set) learned nothing: the output is made by an algorithm alone
+IPTC_UNTRAINED_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/algorithmicMedia"
 LABEL_SCHEMA = "bark_core.label/1"
 WAV_CHUNK_ID = b"bark"
 JSON_TAG = "BARK_LABEL"
@@ -120,6 +122,7 @@ def label(
     text = meta.pop("text", None)
     if text is None:
         text = prov.settings.get("text", prov.extra.get("text"))
+    untrained = bool(meta.pop("untrained", False)) or made_untrained(audio)
     info: dict[str, Any] = {
         # the take a reviewer judges: the audio handed in (export passes the one before resampling)
         "take_id": meta.pop("take_id", None) or audio.id,
@@ -129,6 +132,8 @@ def label(
         "voice": meta.pop("voice", prov.voice),
         "seed": meta.pop("seed", prov.seed),
     }
+    if untrained:  # the file must not pass for the work of a trained model
+        info["untrained"] = True
     if text is not None:
         if not isinstance(text, str):
             raise LabelError(f"text must be a string, got {type(text).__name__}.")
@@ -172,6 +177,16 @@ def label(
     return Audio(provenance=new_prov, parent=audio, samples=samples, sample_rate=audio.sample_rate)
 
 
+def made_untrained(audio: Audio) -> bool:
+    """Whether untrained weights made ``audio`` or any artifact it came from (the chain held in memory)."""
+    art: Any = audio
+    while art is not None:
+        if art.provenance.extra.get("untrained") or (art.provenance.settings.get("label") or {}).get("untrained"):
+            return True
+        art = art.parent
+    return False
+
+
 def build_metadata(audio: Audio) -> dict[str, Any]:
     """The label object written into files; ``audio`` should come from :func:`label`."""
     prov = audio.provenance
@@ -198,6 +213,9 @@ def build_metadata(audio: Audio) -> dict[str, Any]:
         "lineage": info.get("lineage", list(prov.lineage)),
         "schema": LABEL_SCHEMA,
     }
+    if info.get("untrained"):
+        data["untrained"] = True
+        data["digital_source_type"] = IPTC_UNTRAINED_SOURCE_TYPE
     if "text" in info:
         data["text"] = info["text"]
     for field_name in LABEL_SECTIONS:
@@ -218,6 +236,8 @@ def summary_line(data: dict[str, Any]) -> str:
     for key in ("model", "voice", "seed", "text_sha256", "labelled_at"):
         if data.get(key) is not None:
             parts.append(f"{key}={data[key]}")
+    if data.get("untrained"):
+        parts.append("untrained=true (random weights: noise, not speech)")
     wm = data.get("watermark") or {}
     if wm.get("scheme"):
         parts.append(f"watermark={wm['scheme']}")
@@ -235,6 +255,8 @@ def metadata_tags(data: dict[str, Any]) -> dict[str, str]:
     for key in ("model", "model_checksum", "voice", "seed", "text_sha256", "labelled_at"):
         if data.get(key) is not None:
             tags[key.upper()] = str(data[key])
+    if data.get("untrained"):
+        tags["UNTRAINED"] = "true"
     wm = data.get("watermark") or {}
     if wm.get("scheme"):
         tags["WATERMARK"] = str(wm["scheme"])

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from ..errors import CheckpointError
+from ..hub import HubFileError, hub_cache, hub_endpoint, hub_unreachable
 
 CONFIG_NAME = "config.json"
 SAFE_WEIGHTS = "model.safetensors"
@@ -119,8 +120,14 @@ def _resolve_hub(repo: str, revision: str | None, cache_dir: str | os.PathLike |
     rev = f" at revision {revision!r}" if revision else ""
     where = f"Hugging Face Hub repo {repo!r}{rev}"
     offline_note = " (offline: HF_HUB_OFFLINE or local_files_only is set, and it is not in the hub cache)"
-    state = {"local_only": local_files_only}
+    unreachable = None if local_files_only else hub_unreachable()  # one quick look, not retries per file
+    state = {"local_only": local_files_only or unreachable is not None}
     failures: list[str] = []
+
+    def not_cached(name: str) -> HubFileError:
+        return HubFileError(f"The Bark checkpoint {repo}", repo, name,
+                            f"the hub at {hub_endpoint()} is unreachable ({unreachable})", hub_cache(cache_dir),
+                            local=f"{CONFIG_NAME} and {SAFE_WEIGHTS}")
 
     def fetch(name: str) -> Path | None:
         """Path of ``name`` or None when the repo (or the cache, offline) does not have it."""
@@ -147,6 +154,8 @@ def _resolve_hub(repo: str, revision: str | None, cache_dir: str | os.PathLike |
             return None
 
     config = fetch(CONFIG_NAME)
+    if config is None and unreachable is not None:
+        raise not_cached(CONFIG_NAME)
     if config is None:
         raise CheckpointError(f"Cannot get {CONFIG_NAME} of the Bark checkpoint from {where}: {failures[-1]}. "
                               f"{_HOW_TO_FIX}")
@@ -159,11 +168,15 @@ def _resolve_hub(repo: str, revision: str | None, cache_dir: str | os.PathLike |
         shards = []
         for shard in _read_index(path, where):
             got = fetch(shard)
+            if got is None and unreachable is not None:
+                raise not_cached(shard)
             if got is None:
                 raise CheckpointError(f"Cannot get shard {shard} (listed in {name}) from {where}: {failures[-1]}. "
                                       f"{_HOW_TO_FIX}")
             shards.append(got)
         return config, shards
+    if unreachable is not None:
+        raise not_cached(SAFE_WEIGHTS)
     raise CheckpointError(f"Cannot get the weights ({SAFE_WEIGHTS} or {BIN_WEIGHTS}) of the Bark checkpoint from "
                           f"{where}: " + "; ".join(failures) + f". {_HOW_TO_FIX}")
 

@@ -28,12 +28,15 @@ NOTICE = ("UNTRAINED random weights written by bark_core.write_tiny_model_set: e
 
 
 def write_tiny_model_set(folder: str | os.PathLike, *, seed: int = 0, n_layer: int = 2, n_head: int = 2,
-                         n_embd: int = 32, std: float = 0.5, with_codec: bool = True) -> Path:
+                         n_embd: int = 32, std: float = 0.5, with_codec: bool = True,
+                         max_gen_duration_s: float | None = None) -> Path:
     """Write text/coarse/fine ``.pt`` files (Suno's layout), a WordPiece vocab, an EnCodec state dict,
     one voice preset and a manifest into ``folder``; returns the folder for ``BarkModels(folder)``.
 
     ``std`` is larger than a training init so random logits are far apart and greedy decoding is
-    not decided by rounding noise.
+    not decided by rounding noise. Untrained weights hardly ever end speech, so every take would run
+    to the 15 s cap; ``max_gen_duration_s`` (kept in the manifest) is the set's default cap instead,
+    which a caller's own ``max_gen_duration_s`` overrides.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -58,10 +61,12 @@ def write_tiny_model_set(folder: str | os.PathLike, *, seed: int = 0, n_layer: i
         fine = rng.integers(0, C.CODEBOOK_SIZE, size=(C.N_FINE_CODEBOOKS, n_coarse))
         voice = Voice(semantic=rng.integers(0, C.SEMANTIC_VOCAB_SIZE, size=n_sem), coarse=fine[:2], fine=fine,
                       name=name, source={"kind": "preset", "preset": name, "untrained": True})
-        voice.save(folder / "voices" / f"{name}.npz")
+        voice.save(folder / "voices" / f"{name}.npz", overwrite=True)
     files["voices"] = "voices"
-    manifest = {"untrained": True, "notice": NOTICE, "seed": seed, "shape": dict(n_layer=n_layer, n_head=n_head,
-                n_embd=n_embd), "files": files}
+    manifest: dict = {"untrained": True, "notice": NOTICE, "seed": seed, "shape": dict(n_layer=n_layer, n_head=n_head,
+                      n_embd=n_embd), "files": files}
+    if max_gen_duration_s is not None:
+        manifest["max_gen_duration_s"] = float(max_gen_duration_s)
     with atomic_write(folder / C.MODEL_MANIFEST) as fh:
         fh.write(json.dumps(manifest, indent=2).encode())
     (folder / "README.txt").write_text(NOTICE + "\n")
@@ -69,8 +74,8 @@ def write_tiny_model_set(folder: str | os.PathLike, *, seed: int = 0, n_layer: i
 
 
 def tiny_model_dir(cache_dir: str | os.PathLike | None = None) -> Path:
-    """The tiny set in our cache folder, written on first use."""
+    """The tiny set in our cache folder, written on first use, with short takes (``TINY_TAKE_S`` seconds)."""
     folder = Path(cache_dir or C.default_cache_dir()) / "tiny-untrained"
     if not (folder / C.MODEL_MANIFEST).is_file():
-        write_tiny_model_set(folder)
+        write_tiny_model_set(folder, max_gen_duration_s=C.TINY_TAKE_S)
     return folder

@@ -38,6 +38,7 @@ from typing import Any
 from .. import constants as C
 from ..errors import CheckpointError
 from ..fileio import atomic_write
+from ..hub import HubFileError, hub_cache, hub_endpoint, hub_unreachable
 
 VOCAB_FILE = "vocab.txt"
 TOKENIZER_FILE = "tokenizer.json"
@@ -347,6 +348,8 @@ def load_tokenizer(
     if local_files_only is None:
         local_files_only = os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in _TRUE
     cache_only = bool(local_files_only)
+    unreachable = None if cache_only else hub_unreachable()  # one quick look instead of ~20 s of retries
+    cache_only = cache_only or unreachable is not None
     problems: list[str] = []
     last_exc: BaseException | None = None
     for name in (TOKENIZER_FILE, VOCAB_FILE):
@@ -367,9 +370,16 @@ def load_tokenizer(
                 cache_only = True
             continue
         return _from_file(Path(local), source=_hub_source(C.TOKENIZER_REPO, name, local))
+    if unreachable is not None:
+        raise HubFileError("The Bark text tokenizer", C.TOKENIZER_REPO, VOCAB_FILE,
+                           f"the hub at {hub_endpoint()} is unreachable ({unreachable})", hub_cache(cache_dir),
+                           local=f"tokenizer/{VOCAB_FILE}") from last_exc
     where = f"the cache {cache_dir}" if cache_dir is not None else "the Hugging Face hub cache"
     mode = " (offline mode: HF_HUB_OFFLINE or local_files_only is set)" if local_files_only else ""
-    raise CheckpointError(
+    why = "offline mode is on (--offline, HF_HUB_OFFLINE=1 or local_files_only=True)" if local_files_only else (
+        f"the hub did not serve it ({'; '.join(problems)})")
+    raise HubFileError("The Bark text tokenizer", C.TOKENIZER_REPO, VOCAB_FILE, why, hub_cache(cache_dir),
+                       local=f"tokenizer/{VOCAB_FILE}", message=
         f"Could not get the Bark text tokenizer ({TOKENIZER_FILE} or {VOCAB_FILE} of {C.TOKENIZER_REPO}) from "
         f"{HUB_URL} or {where}{mode}. Details: {'; '.join(problems)} Fix: download it once while online, or "
         f"copy {VOCAB_FILE} from {HUB_URL}/resolve/main/{VOCAB_FILE} into a folder and call "

@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from .. import constants as C
 from ..errors import BarkError
 from .signal import db
 from .thresholds import THRESHOLDS
 
 SCHEMA = "bark_core.quality/1"
-EXPECT = ("speech", "music", "any")
+EXPECT = C.QUALITY_EXPECT
 SEVERITIES = ("info", "warn", "fail")
 
 

@@ -11,7 +11,41 @@ import secrets
 import torch
 from torch.nn import functional as F
 
+from .. import constants as C
+from ..errors import BarkError
+
 Seed = int | torch.Generator | None
+STAGE_SEEDS = ("semantic", "coarse", "fine")  # the labels generate() derives each stage's seed with
+
+
+class SeedError(BarkError, ValueError):
+    """A seed is not a whole number in 0..2**63-1 (or a torch.Generator)."""
+
+
+class DrawnSeed(int):
+    """A master seed drawn at random because the caller gave none.
+
+    It is recorded, printed and labelled like any seed, so the take can be redone with it; the stage
+    cache leaves such runs out (unless it keeps unseeded runs), as nobody will ask for that seed again.
+    """
+
+
+def check_seed(seed: object) -> int:
+    """A seed as every entry point takes it: a whole number from 0 to 2**63-1."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= C.MAX_SEED:
+        raise SeedError(f"seed must be a whole number from 0 to {C.MAX_SEED} (or a torch.Generator), got {seed!r}.")
+    return seed
+
+
+def master_seed(seed: object) -> int:
+    """The one seed a whole take derives from: ``seed`` checked, or a new random one (a :class:`DrawnSeed`)."""
+    return DrawnSeed(secrets.randbits(63)) if seed is None else check_seed(seed)
+
+
+def stage_seeds(master: int, *labels: object) -> list[int]:
+    """Each stage's seed derived from one master seed (a drawn master gives drawn stage seeds)."""
+    kind = DrawnSeed if isinstance(master, DrawnSeed) else int
+    return [kind(derive_seed(master, *labels, stage)) for stage in STAGE_SEEDS]
 
 
 def make_generator(seed: Seed, device: torch.device | str) -> tuple[torch.Generator, int | None]:

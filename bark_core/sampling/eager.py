@@ -96,7 +96,8 @@ def semantic_tokens(model: torch.nn.Module, text_ids: np.ndarray, history: np.nd
         if max_gen_duration_s is not None and duration > max_gen_duration_s:
             break
         _report(progress, n + 1, max_steps)
-    _report(progress, max_steps, max_steps)
+    if len(out) < max_steps:  # stopped early: the stage is complete (a full run has said so already)
+        _report(progress, max_steps, max_steps)
     return np.asarray(out, dtype=np.int64)
 
 

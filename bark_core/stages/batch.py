@@ -15,7 +15,7 @@ import torch
 from .. import constants as C
 from ..artifacts import CoarseCodes, FineCodes, Provenance, SemanticTokens
 from ..errors import ArtifactError
-from ..sampling import derive_seed, make_generator
+from ..sampling import make_generator, master_seed, stage_seeds
 from ..sampling.batch import coarse_tokens_batch, fine_tokens_batch, semantic_tokens_batch
 from ..sampling.eager import device_of
 from ..sampling.fast import coarse_tokens_fast, semantic_tokens_fast
@@ -41,7 +41,8 @@ def generate_batch(models: BarkModels, texts: Sequence[str], voices: Any = None,
                    progress: Progress = None) -> list[Take]:
     """One :class:`Take` per text; ``voices`` and ``seeds`` are one value or one per text.
 
-    With integer seeds, item i equals ``generate(models, texts[i], voices[i], seed=seeds[i])``.
+    With integer seeds, item i equals ``generate(models, texts[i], voices[i], seed=seeds[i])``. An item
+    without a seed gets its own drawn master seed, as ``generate`` does; ``takes[i].seed`` redoes it.
     """
     if isinstance(texts, str) or not texts:
         raise ArtifactError("generate_batch takes a non-empty list of texts; use generate() for one text.")
@@ -51,18 +52,18 @@ def generate_batch(models: BarkModels, texts: Sequence[str], voices: Any = None,
     seed_list = _per_item(seeds, n, "seeds")
     tok = models.tokenizer
     encoded = [encode_text(tok, t) for t in norm]
-    stage_seeds = [[derive_seed(s, st) if isinstance(s, int) else s for st in ("semantic", "coarse", "fine")]
-                   for s in seed_list]
+    masters = [None if isinstance(s, torch.Generator) else master_seed(s) for s in seed_list]
+    item_seeds = [[s, s, s] if m is None else stage_seeds(m) for s, m in zip(seed_list, masters, strict=True)]
 
     def gens(stage: int, device: torch.device) -> tuple[list[torch.Generator], list[int | None]]:
-        pairs = [make_generator(s[stage], device) for s in stage_seeds]
+        pairs = [make_generator(s[stage], device) for s in item_seeds]
         return [p[0] for p in pairs], [p[1] for p in pairs]
 
     def cb(stage: str) -> Callable[[int, int], None] | None:
         return None if progress is None else (lambda d, t: progress(stage, d, t))
 
     sem_settings = dict(temp=semantic_temp, top_k=top_k, top_p=top_p, min_eos_p=min_eos_p,
-                        max_gen_duration_s=max_gen_duration_s, allow_early_stop=allow_early_stop)
+                        max_gen_duration_s=models.semantic_cap(max_gen_duration_s), allow_early_stop=allow_early_stop)
     with models.use("text") as loaded:
         g, used = gens(0, device_of(loaded.model))
         sem_decoder = models.decoder_for("text")
@@ -106,7 +107,8 @@ def generate_batch(models: BarkModels, texts: Sequence[str], voices: Any = None,
                  for i in range(n)]
     takes = []
     for i in range(n):
-        takes.append(Take(semantic=sems[i], coarse=coarses[i], fine=fines[i], audio=decode(models, fines[i])))
+        takes.append(Take(semantic=sems[i], coarse=coarses[i], fine=fines[i], audio=decode(models, fines[i]),
+                          seed=None if masters[i] is None else int(masters[i])))
         if progress is not None:
             progress("decode", i + 1, n)
     return takes

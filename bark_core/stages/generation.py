@@ -24,7 +24,7 @@ from ..cache import cache_key, seed_part
 from ..errors import ArtifactError, BadTextError
 from ..models import codec
 from ..rights import voice_origin
-from ..sampling import Seed, make_generator
+from ..sampling import DrawnSeed, Seed, make_generator
 from ..sampling.eager import check_coarse_settings, coarse_tokens, device_of, fine_tokens, semantic_tokens
 from ..sampling.fast import coarse_tokens_fast, semantic_tokens_fast
 from ..voices import Voice
@@ -83,7 +83,7 @@ def _cached(models: BarkModels, stage: str, seed: Seed, parts: dict[str, Any], c
     if cache is None:
         return compute()
     cacheable, seed_value = seed_part(cache, seed)
-    if not cacheable:
+    if not cacheable or (isinstance(seed, DrawnSeed) and not cache.cache_unseeded):
         return compute()
     key = cache_key(stage, seed=seed_value, **parts)
     hit = cache.get(key, stage)
@@ -114,13 +114,13 @@ def generate_semantic(models: BarkModels, text: str, voice: Any = None, *, temp:
                       progress: Progress = None) -> SemanticTokens:
     """Text -> semantic tokens. Warns (TextTruncatedWarning) when the text exceeds 256 tokens."""
     text = normalize_text(text)
+    max_gen_duration_s = models.semantic_cap(max_gen_duration_s)
     voice = models.voice(voice)
     ids, cut = encode_text(models.tokenizer, text)
     if cut:
         msg = (f"Text too long for one generation: {cut}% of its tokens (the end) were cut to fit Bark's "
                f"{C.TEXT_WINDOW}-token window. Split it into sentences or use long-form generation.")
-        log.warning(msg)
-        warnings.warn(msg, TextTruncatedWarning, stacklevel=2)
+        warnings.warn(msg, TextTruncatedWarning, stacklevel=2)  # one report: the warning (front ends show it)
     settings = dict(temp=temp, top_k=top_k, top_p=top_p, min_eos_p=min_eos_p,
                     max_gen_duration_s=max_gen_duration_s, allow_early_stop=allow_early_stop)
     decoder = models.decoder_for("text")

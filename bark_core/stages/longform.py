@@ -17,7 +17,7 @@ from .. import constants as C
 from ..artifacts import Audio
 from ..edit import concat
 from ..errors import BadTextError, BarkError
-from ..sampling import derive_seed, make_generator
+from ..sampling import DrawnSeed, derive_seed, master_seed
 from ..voices import Voice
 from .generation import normalize_text
 from .modelset import BarkModels
@@ -189,13 +189,14 @@ def generate_long(models: BarkModels, text: str, voice: Any = None, *, seed: int
     chunks = split_text(text, max_chars=max_chars, tokenizer=models.tokenizer)
     if not chunks:
         raise BadTextError("Text is empty or only whitespace. Type the words to speak.")
-    if seed is None:
-        _, seed = make_generator(None, "cpu")
+    seed = master_seed(seed)  # drawn when not given; LongTake.seed redoes the whole piece
     preset = models.voice(voice)
-    result = LongTake(chunks=chunks, gap_s=gap_s, seed=seed)
+    result = LongTake(chunks=chunks, gap_s=gap_s, seed=int(seed))
     previous: Take | None = None
     for i, chunk in enumerate(chunks):
         chunk_seed = derive_seed(seed, "chunk", i)
+        if isinstance(seed, DrawnSeed):
+            chunk_seed = DrawnSeed(chunk_seed)
         use = _voice_for(i, continuity, reset_every, preset, previous)
         cb = None
         if progress is not None:
@@ -209,7 +210,7 @@ def generate_long(models: BarkModels, text: str, voice: Any = None, *, seed: int
             raise LongFormError(f"Chunk {i + 1} of {len(chunks)} ({chunk[:40]!r}...) failed: {exc}. "
                                 f"Chunks 1..{i} are kept in .partial.", chunk=i + 1, partial=result) from exc
         result.takes.append(take)
-        result.seeds.append(chunk_seed)
+        result.seeds.append(int(chunk_seed))
         result.voices_used.append(None if use is None else use.label)
         previous = take
     result.join()

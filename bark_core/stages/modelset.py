@@ -21,7 +21,7 @@ from ..cache import StageCache
 from ..errors import CheckpointError
 from ..hub import file_fingerprint, hub_file
 from ..models.codec import load_codec
-from ..models.device import best_device, resolve_dtype
+from ..models.device import best_device, check_device, resolve_dtype
 from ..models.hf_format import load_hf_stage, resolve_hf_files
 from ..models.suno import LoadedModel, load_model_weights, load_suno_checkpoint, suno_filename
 from ..models.tokenizer import load_tokenizer
@@ -57,6 +57,8 @@ class BarkModels:
                  presets_dir: str | os.PathLike | None = None, codec_checkpoint: str | os.PathLike | None = None,
                  tokenizer: str | os.PathLike | None = None, cache: Any = None, decoder: str = "auto"):
         resolve_decoder(_per_stage(decoder, "text", "auto"), "cpu")  # reject a bad name now, not mid-take
+        for dev in device.values() if isinstance(device, Mapping) else [device]:
+            check_device(dev)  # a missing GPU is reported now, not after minutes of loading
         self.decoder = decoder
         self.source = os.fspath(models)
         self.size = size
@@ -99,6 +101,13 @@ class BarkModels:
     def untrained(self) -> bool:
         return bool(self.manifest.get("untrained"))
 
+    def semantic_cap(self, max_gen_duration_s: float | None) -> float | None:
+        """The caller's cap on a take's length, else the model folder's own (the tiny set keeps takes short)."""
+        if max_gen_duration_s is not None:
+            return max_gen_duration_s
+        cap = self.manifest.get("max_gen_duration_s")
+        return float(cap) if isinstance(cap, (int, float)) and not isinstance(cap, bool) and cap > 0 else None
+
     def device_for(self, stage: str) -> str:
         dev = _per_stage(self._device, stage, "auto")
         dev = best_device() if dev in (None, "auto") else str(dev)
@@ -128,7 +137,8 @@ class BarkModels:
         name = self.manifest.get("files", {}).get(stage) or suno_filename(stage, self.size_for(stage))
         if self.folder is not None:
             return [self.folder / name]
-        return [hub_file(C.HUB_REPO, name, cache_dir=self.cache_dir, local_files_only=self.local_files_only)]
+        return [hub_file(C.HUB_REPO, name, cache_dir=self.cache_dir, local_files_only=self.local_files_only,
+                         what=f"Suno's {stage} model", local=name)]
 
     def fingerprint(self, stage: str) -> str:
         """Identity of a stage's weights (text/coarse/fine/codec) for cache keys, without loading them."""
@@ -157,7 +167,8 @@ class BarkModels:
             return load_suno_checkpoint(path, stage, device=device, dtype=dtype, model_id=str(path))
         if self.source == "suno":
             name = suno_filename(stage, size)
-            path = hub_file(C.HUB_REPO, name, cache_dir=self.cache_dir, local_files_only=self.local_files_only)
+            path = hub_file(C.HUB_REPO, name, cache_dir=self.cache_dir, local_files_only=self.local_files_only,
+                            what=f"Suno's {stage} model", local=name)
             return load_suno_checkpoint(path, stage, device=device, dtype=dtype, model_id=f"{C.HUB_REPO}/{name}")
         return self._load_hf(self.source, stage, device, dtype)
 
@@ -232,3 +243,17 @@ class BarkModels:
                 self._loaded.pop(name, None)
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+
+
+def pick_threads(models: BarkModels, threads: int | None = None) -> int:
+    """Set torch's CPU thread count for a run of ``models`` (process-wide) and return it.
+
+    ``None`` chooses: one thread for an untrained tiny set, whose decode steps are too small to
+    share between threads (on a busy 2-core machine a step took 41 ms with torch's default and
+    0.8 ms with one; ``benchmarks/speed.py --threads`` measures it), else torch's own default.
+    Command-line runs call this; the library never changes the thread count by itself.
+    """
+    if threads is None:
+        threads = 1 if models.untrained else torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    return int(threads)
