@@ -54,21 +54,21 @@ def test_cli_output_is_labelled_and_watermarked(tiny_dir, tmp_path):
     from bark_core.label.watermark import detect
 
     out = tmp_path / "take.flac"
-    assert say_main(["Label me", "--models", str(tiny_dir), "--device", "cpu", "--seed", "4", "-q", "--max-duration", "1",
-                     "-o", str(out)]) == 0
+    assert say_main(["Label me", "--models", str(tiny_dir), "--device", "cpu", "--seed", "4", "-q",
+                     "--max-duration", "1", "-o", str(out)]) == 0
     tags = read_label(out)
     assert tags["AI_GENERATED"] is True and tags["seed"] == 4 and "coarse=" in tags["model"]
     assert detect(str(out)).detected
     raw = tmp_path / "raw.wav"
-    assert say_main(["No label", "--models", str(tiny_dir), "--device", "cpu", "-q", "--no-label", "--max-duration", "1",
-                     "-o", str(raw)]) == 0
+    assert say_main(["No label", "--models", str(tiny_dir), "--device", "cpu", "-q", "--no-label",
+                     "--max-duration", "1", "-o", str(raw)]) == 0
     assert read_label(raw) is None and not detect(str(raw)).detected
 
 
 def test_bark_say_decoder_flag_picks_the_decode_loop(tiny_dir, tmp_path):
     arts = tmp_path / "arts"
-    assert say_main(["Fast please", "--models", str(tiny_dir), "--device", "cpu", "--seed", "2", "-q", "--max-duration", "1",
-                     "--decoder", "fast", "--dtype", "bf16", "-o", str(tmp_path / "f.wav"),
+    assert say_main(["Fast please", "--models", str(tiny_dir), "--device", "cpu", "--seed", "2", "-q",
+                     "--max-duration", "1", "--decoder", "fast", "--dtype", "bf16", "-o", str(tmp_path / "f.wav"),
                      "--save-artifacts", str(arts)]) == 0
     sem = load_artifact(arts / "f.semantic.npz")
     assert sem.provenance.settings["decoder"] == "fast" and sem.provenance.settings["dtype"] == "bfloat16"

@@ -12,7 +12,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -369,6 +368,7 @@ def test_voice_and_wav_saves_never_overwrite_unless_asked(tmp_path):
 # ---- 10: packaging ---------------------------------------------------------------------------------
 
 def test_the_package_lists_every_folder_it_ships_and_an_spdx_license():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert isinstance(project["project"]["license"], str)
     listed = set(project["tool"]["setuptools"]["packages"])
