@@ -148,8 +148,9 @@ def test_unreachable_hub_says_which_file_where_and_how_to_point_locally():
     models = BarkModels("suno", device="cpu", size="small")
     with pytest.raises(CheckpointError) as err:
         models.get("coarse")
-    msg = str(err.value)
-    assert "coarse.pt" in msg and "suno/bark" in msg and "--models" in msg and "offline" in msg
+    msg = str(err.value)  # Python advice for Python callers, command-line advice for the CLI
+    assert "coarse.pt" in msg and "suno/bark" in msg and "BarkModels('/folder')" in msg and "offline" in msg
+    assert "--models" in err.value.cli_message() and "--models" not in msg
 
 
 def test_nonexistent_model_folder_is_reported():
