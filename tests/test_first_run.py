@@ -161,6 +161,28 @@ def test_every_wrong_invocation_is_one_line_exit_2_before_any_model_loads(tiny_d
     assert "--overwrite" in capsys.readouterr().err
 
 
+def test_bark_core_label_and_detect_check_their_arguments_first(tmp_path, capsys):
+    from bark_core import Audio, Provenance
+
+    src = save_wav(Audio(samples=np.zeros(4800, np.float32), provenance=Provenance(stage="t")), tmp_path / "in.wav",
+                   label=False)
+    out = tmp_path / "out.wav"
+    out.write_bytes(b"keep")
+    for argv in (["label", str(src), str(out)], ["label", str(src), str(tmp_path / "o.xyz")],
+                 ["label", str(src), str(tmp_path / "o.wav"), "--sample-rate", "1000000000"],
+                 ["label", str(src), str(tmp_path / "o.mp3"), "--bitrate", "fast"],
+                 ["label", str(src), str(tmp_path / "o.wav"), "--format", "aiff"],
+                 ["label", str(src), str(tmp_path / "o.wav"), "--strength-db", "inf"],
+                 ["detect", str(src), "--threshold", "-1"], ["tiny-models", str(tmp_path / "t"), "--seed", "-3"]):
+        assert main(argv) == 2, argv
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), (argv, lines)
+    main(["label", str(src), str(out)])
+    assert "--overwrite" in capsys.readouterr().err and out.read_bytes() == b"keep"
+    main(["label", str(src), str(tmp_path / "o.xyz")])
+    assert "--format" in capsys.readouterr().err and not (tmp_path / "o.xyz").exists()
+
+
 def test_unforeseen_failures_are_one_line_too_and_tracebacks_wait_for_verbose(tiny_dir, tmp_path, capsys,
                                                                               monkeypatch):
     import bark_core.cli.say as say

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,6 +31,12 @@ def _sample_rate(text: str) -> int:
     if not 1_000 <= value <= 384_000:
         raise argparse.ArgumentTypeError(f"{text} Hz is outside 1000..384000, the rates audio files use")
     return value
+
+
+def _bitrate(text: str) -> str:
+    if not re.fullmatch(r"[1-9]\d{0,3}k", text.strip().lower()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a bitrate; write kilobits a second, e.g. 96k or 192k")
+    return text.strip().lower()
 
 
 def _positive(text: str) -> float:
@@ -81,7 +88,7 @@ def add_label_commands(subparsers: Any) -> None:
     p.add_argument("--sample-rate", type=_sample_rate, help="output sample rate in Hz (default: the input's)")
     p.add_argument("--normalize", choices=("peak", "rms", "lufs"), help="loudness normalisation before labelling")
     p.add_argument("--target-db", type=finite, help="normalisation target in dBFS (peak: -1, rms: -20)")
-    p.add_argument("--bitrate", help="encoder bitrate for mp3/ogg, e.g. 96k")
+    p.add_argument("--bitrate", type=_bitrate, help="encoder bitrate for mp3/ogg, e.g. 96k")
     p.add_argument(
         "--strength-db",
         type=finite,
