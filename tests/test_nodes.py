@@ -448,7 +448,9 @@ def test_label_marks_audio_and_keeps_label_for_the_saver(comfy, chain, labelled)
     assert detect((_wave(out), 24000)).detected and not detect((_wave(chain.audio), 24000)).detected
     data = json.loads(label_json)
     assert data["AI_GENERATED"] is True and data["voice"] == "v2/en_speaker_6"
-    assert data["seed"] == 1  # the semantic node's seed, read off the stage chain
+    # the label's seed is a master seed that redoes the whole take; stage nodes seeded one by one (1, 2, 3)
+    # have none, so it stays empty (each stage's seed is in its artifact's provenance)
+    assert data["seed"] is None and chain.semantic.provenance.seed == 1
     assert data["text_sha256"] and "text" not in data and "text=" in data["model"]
     assert data["voice_origin"]["kind"] == "preset" and data["watermark"]["key"] == "default"
     assert out["bark_label"]["artifact_id"] == out["bark_artifact"].id
@@ -513,7 +515,7 @@ def test_save_labelled_every_format(comfy, chain, fmt):
     assert path.parent == comfy.output / "audio" and path.name == f"fmt_{fmt}_00001_.{fmt}"
     assert ui == {"audio": [{"filename": path.name, "subfolder": "audio", "type": "output"}]}
     data = read_label(path)
-    assert data["AI_GENERATED"] is True and data["voice"] == "v2/en_speaker_6" and data["seed"] == 1
+    assert data["AI_GENERATED"] is True and data["voice"] == "v2/en_speaker_6" and data["seed"] is None
     assert data["review"]["human_review"] == "unreviewed"
     samples, rate = read_audio(path)
     assert rate == 24000 and abs(len(samples) - chain.audio["waveform"].shape[-1]) < 0.05 * rate
