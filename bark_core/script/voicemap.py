@@ -80,6 +80,11 @@ class VoiceMap:
             data = parse_toml(text, path.name)
         return cls.from_mapping(data, base=path.parent, source=path.name)
 
+    @classmethod
+    def from_text(cls, text: str, *, source: str = "voices") -> VoiceMap:
+        """A map written as TOML text (``Alice = "v2/en_speaker_9"``, or under a ``[voices]`` table)."""
+        return cls.from_mapping(parse_toml(text, source), source=source)
+
     def merged(self, other: VoiceMap | None) -> VoiceMap:
         """This map with ``other``'s entries on top (a --voices file overrides the script header)."""
         out = VoiceMap(entries=dict(self.entries), source=self.source)

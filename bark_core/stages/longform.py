@@ -242,7 +242,8 @@ def _scored_chunk(models: BarkModels, i: int, chunk: str, voice: Voice | None, s
         s = chunk_seed if k == 0 else derive_seed(seed, "chunk", i, "retake", k)
         take = generate(models, chunk, voice, seed=s, progress=cb, **generate_kwargs)
         scores = dict(scorer(i, chunk, take, first))
-        scores.setdefault("seed", s)
+        if scores.get("seed") is None:
+            scores["seed"] = s
         tried.append((take, s, scores))
         if scores.get("passed"):
             break
