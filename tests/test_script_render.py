@@ -23,7 +23,7 @@ from bark_core.script import (
     render_script,
 )
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "script"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "scenes"
 FAST = dict(allow_early_stop=False, max_gen_duration_s=0.2)
 SHORT = dict(max_gen_duration_s=0.2)  # the CLI's --max-duration 0.2: these takes are shared through the disk cache
 

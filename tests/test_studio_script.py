@@ -14,7 +14,7 @@ from bark_core.label import read_label  # noqa: E402
 from bark_core.script import read_script  # noqa: E402
 from bark_studio import Studio  # noqa: E402
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "script"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "scenes"
 
 
 @pytest.fixture()
