@@ -13,7 +13,7 @@ from bark_core.script import (
     RetakePolicy,
     ScriptError,
     VoiceMap,
-    parse_script,
+    parse_text,
     read_script,
     render_script,
 )
@@ -92,7 +92,7 @@ def _read(script: str, script_file: str, kind: str) -> Any:
         return read_script(_inside(_comfy.input_dir(), script_file.strip()), kind=kind_arg)
     if not script.strip():
         raise ScriptError("no script: type it into 'script' or name a file in ComfyUI's input folder.")
-    return read_script(script, kind=kind_arg) if kind_arg != "script" else parse_script(script)
+    return parse_text(script, kind=kind_arg)  # typed text is never taken for a path
 
 
 class BarkScript(io.ComfyNode):

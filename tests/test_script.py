@@ -207,3 +207,13 @@ def test_trim_silence_keeps_a_short_margin():
     x = np.concatenate([np.zeros(SR), _tone(0.5), np.zeros(SR)])
     y = trim_silence(x, SR)
     assert abs(len(y) / SR - 0.54) < 0.005
+
+
+def test_text_from_users_is_never_taken_for_a_path(tmp_path):
+    from bark_core.script import parse_text
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("Ann: private words.")
+    assert read_script(str(secret)).lines[0].text == "private words."  # the file API opens files
+    with pytest.raises(ScriptError, match="no speaker"):
+        parse_text(str(secret))  # front ends pass typed text: it stays text

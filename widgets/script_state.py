@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bark_core.label import approve, reject, review_state
-from bark_core.script import Production, RetakePolicy, VoiceMap, read_script, render_script, retake_line
+from bark_core.script import Production, RetakePolicy, VoiceMap, parse_text, render_script, retake_line
 
 SETTINGS = {"script": "", "voices": "", "seed": 7, "tries": 3, "max_duration_s": 0.0, "check_script": True,
             "check_speaker": True, "check_quality": True}
@@ -92,7 +92,7 @@ class ScriptDesk:
         """Render the whole script (every line through the retake loop); returns the production."""
         with self._guard():
             s = self.settings
-            script = read_script(s["script"]) if s["script"].strip() else None
+            script = parse_text(s["script"]) if s["script"].strip() else None
             if script is None:
                 raise ScriptDeskError("The script is empty: type lines like 'Alice: Hello there.' or load a file.")
             voices = VoiceMap.from_text(s["voices"]) if s["voices"].strip() else None

@@ -29,7 +29,7 @@ from .scoring import (
     Scores,
     SpeakerMemory,
 )
-from .subtitles import DEFAULT_SPEAKER, compose_srt, parse_srt, parse_vtt, read_script
+from .subtitles import DEFAULT_SPEAKER, compose_srt, parse_srt, parse_text, parse_vtt, read_script
 from .timeline import MAX_COMPRESSION, PLACE_TOLERANCE_S, Placement, fit_to_cue, place, time_stretch, trim_silence
 from .voicemap import VoiceEntry, VoiceMap
 
@@ -38,6 +38,7 @@ __all__ = [
     "parse_script", "Production", "render_script", "retake_line", "Candidate", "LineResult", "chunk_scorer",
     "line_seed", "render_line", "speak_line", "CUE_OVERFLOW_MAX", "DEFAULT_MAX_TRIES", "WER_MAX", "LineScorer",
     "RetakePolicy", "Scores", "SpeakerMemory", "DEFAULT_SPEAKER", "compose_srt", "parse_srt", "parse_vtt",
-    "read_script", "MAX_COMPRESSION", "PLACE_TOLERANCE_S", "Placement", "fit_to_cue", "place", "time_stretch",
+    "parse_text", "read_script", "MAX_COMPRESSION", "PLACE_TOLERANCE_S", "Placement", "fit_to_cue", "place",
+    "time_stretch",
     "trim_silence", "VoiceEntry", "VoiceMap",
 ]

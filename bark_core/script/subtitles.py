@@ -111,24 +111,28 @@ def _finish(lines: list[Line], source: str, kind: str) -> Script:
     return Script(lines=lines, source=source, kind=kind)
 
 
-def read_script(path_or_text: str | os.PathLike, *, kind: str | None = None) -> Script:
-    """A script from a file (``.srt``, ``.vtt`` or any text file) or from the text itself.
+def read_script(path: str | os.PathLike, *, kind: str | None = None) -> Script:
+    """A script from a file: ``.srt``, ``.vtt`` or any text file (``kind`` overrides the extension).
 
-    ``kind``: "script", "srt" or "vtt"; by default the file extension decides, and text that starts with
-    ``WEBVTT`` or a SubRip cue number and timing line is read as subtitles.
+    A ``str`` that is not an existing file is read as the script text itself (see :func:`parse_text`); front
+    ends that take text from users call :func:`parse_text` directly, so a path typed there is never opened.
     """
-    source = "script"
-    text = os.fspath(path_or_text)
-    if isinstance(path_or_text, Path) or ("\n" not in text and len(text) < 4096 and Path(text).is_file()):
-        path = Path(text)
-        if not path.is_file():
-            raise ScriptError(f"no file at {path}. Check the path.", None, str(path))
-        try:
-            text = path.read_text(encoding="utf-8-sig")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ScriptError(f"cannot read the file ({exc}). Save it as UTF-8 text.", None, path.name) from exc
-        source = path.name
-        kind = kind or {".srt": "srt", ".vtt": "vtt"}.get(path.suffix.lower())
+    text = os.fspath(path)
+    if not isinstance(path, Path) and ("\n" in text or len(text) >= 4096 or not Path(text).is_file()):
+        return parse_text(text, kind=kind)
+    file = Path(text)
+    if not file.is_file():
+        raise ScriptError(f"no file at {file}. Check the path.", None, str(file))
+    try:
+        body = file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScriptError(f"cannot read the file ({exc}). Save it as UTF-8 text.", None, file.name) from exc
+    return parse_text(body, kind=kind or {".srt": "srt", ".vtt": "vtt"}.get(file.suffix.lower()), source=file.name)
+
+
+def parse_text(text: str, *, kind: str | None = None, source: str = "script") -> Script:
+    """A script from its text: ``kind`` "script", "srt" or "vtt", or None to tell from the text (``WEBVTT``
+    or a SubRip cue number and timing line first means subtitles)."""
     if kind is None:
         head = text.lstrip("\ufeff").lstrip()
         if head.startswith("WEBVTT"):
@@ -157,4 +161,5 @@ def compose_srt(cues: list[dict[str, Any]]) -> str:
     return srt.compose(subs, reindex=False)
 
 
-__all__ = ["DEFAULT_SPEAKER", "parse_srt", "parse_vtt", "read_script", "compose_srt", "parse_script"]
+__all__ = ["DEFAULT_SPEAKER", "parse_srt", "parse_vtt", "parse_text", "read_script", "compose_srt",
+           "parse_script"]
