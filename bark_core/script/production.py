@@ -99,6 +99,11 @@ class Production:
         out.append(f"{sum(r['passed'] for r in rows)}/{len(rows)} lines passed; scene "
                    f"{self.audio.duration_s if self.audio else 0:.2f} s; ASR {self.engines.get('asr')}; speaker "
                    f"model {self.engines.get('speaker')}; seed {self.seed}")
+        note = self.engines.get("speaker_note") or ""
+        if "fallback" in note:
+            out.append(f"note: speaker model: {note}")
+        if self.engines.get("asr") == "none":
+            out.append("note: no recogniser (pip install pocketsphinx, or cache a Whisper model): WER was not checked.")
         if self.untrained:
             out.append("note: tiny UNTRAINED models - the audio is noise, so every check is expected to fail.")
         return "\n".join(out)
