@@ -10,6 +10,7 @@ from . import (
     nodes_longform,
     nodes_models,
     nodes_review,
+    nodes_script,
     nodes_stages,
     nodes_tools,
     nodes_voice,
@@ -19,7 +20,7 @@ from . import (
 def node_list() -> list[type[io.ComfyNode]]:
     """All node classes, in menu order."""
     return [*nodes_models.NODES, *nodes_voice.NODES, *nodes_stages.NODES, *nodes_longform.NODES,
-            *nodes_label.NODES, *nodes_review.NODES, *nodes_tools.NODES]
+            *nodes_script.NODES, *nodes_label.NODES, *nodes_review.NODES, *nodes_tools.NODES]
 
 
 class BarkExtension(ComfyExtension):

@@ -33,7 +33,7 @@ PACK_NODES = frozenset({
     "BarkTextToSemantic", "BarkSemanticToCoarse", "BarkCoarseToFine", "BarkDecode", "BarkGenerate", "BarkLongForm",
     "BarkLabel", "BarkSaveLabelledAudio", "BarkDetectWatermark", "BarkQualityCheck", "BarkReview",
     "BarkInspect", "BarkAudioInfo", "BarkCoarsePreview", "BarkSaveArtifact", "BarkLoadSemantic",
-    "BarkLoadCoarse", "BarkLoadFine",
+    "BarkLoadCoarse", "BarkLoadFine", "BarkScript", "BarkRetakePolicy",
 })
 
 REPO = Path(__file__).resolve().parents[1]

@@ -24,6 +24,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("stages", ("stages",)),
     ("quality", ("quality",)),
     ("label", ("label",)),
+    ("production", ("script",)),
     ("cli", ("cli",)),
     ("api", ("",)),
 ]

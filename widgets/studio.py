@@ -26,6 +26,8 @@ import ipywidgets as W
 
 from .panels import StagePanel, StagePanelsMixin
 from .review_panel import ReviewPanelMixin
+from .script_panel import ScriptPanel
+from .script_state import ScriptDesk
 from .session import STAGES, Session, StageResult, StudioError, StudioTake, error_message
 from .ui import CSS, _button, _error_html, _full, _note_html, _style
 from .ui import STATE_STYLE as STATE_STYLE  # re-exported: these were defined here before the split
@@ -135,12 +137,20 @@ class Studio(VoicePanelMixin, StagePanelsMixin, ReviewPanelMixin, W.VBox):
         self.busy_buttons = [self.run_all_button, *self.run_buttons.values(), self.take_voice_button,
                              self.rec_button, self.save_artifacts_button, self.save_audio_button,
                              self.save_voice_button]
+        # ---- the script desk (script_panel.py): a whole scene, one row per line ---------------------
+        self.script_panel = ScriptPanel(ScriptDesk(self.session), reviewer=reviewer, background=self.background)
+        script_box = W.Accordion(children=[self.script_panel], titles=("Script: dialogue and subtitles",))
         self.children = [W.HTML(CSS), self.title, W.HBox([text_box, voice_box]), run_bar, self.cache_info, grid,
-                         history_box]
+                         history_box, script_box]
         self.add_class("bark-studio")
         self._refresh_voices()
 
     # ============================================================================ plain-Python API
+    @property
+    def script(self) -> ScriptDesk:
+        """The script desk: ``studio.script.set(script=...)``, ``.run()``, ``.retake(n)``, ``.accept(n, ...)``."""
+        return self.script_panel.desk
+
     @property
     def takes(self) -> list[StudioTake]:
         """Every take so far, oldest first."""

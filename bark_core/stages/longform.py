@@ -138,6 +138,12 @@ class LongTake:
     gap_s: float = 0.25
     audio: Audio | None = None
     seed: int | None = None
+    scores: list[dict[str, Any]] = field(default_factory=list)  # per chunk, when generated with a scorer
+    tries: list[int] = field(default_factory=list)
+
+    def drift(self) -> list[float | None]:
+        """Per chunk: 1 - speaker similarity to the first chunk (None where not scored)."""
+        return [s.get("drift") for s in self.scores]
 
     def label_meta(self, seed: int | None = None) -> dict[str, Any]:
         """What the label stage should record for the whole piece (see :meth:`Take.label_meta`)."""
@@ -174,13 +180,20 @@ def _voice_for(i: int, mode: str, reset_every: int, preset: Voice | None, previo
 def generate_long(models: BarkModels, text: str, voice: Any = None, *, seed: int | None = None,
                   continuity: str = "fixed", reset_every: int = 3, gap_s: float = 0.25,
                   max_chars: int = DEFAULT_MAX_CHARS, progress: Callable[..., None] | None = None,
-                  **generate_kwargs: Any) -> LongTake:
+                  scorer: Callable[[int, str, Take, Take | None], dict[str, Any]] | None = None,
+                  max_tries: int = 1, **generate_kwargs: Any) -> LongTake:
     """Speak a text of any length.
 
     ``continuity``: "fixed" uses ``voice`` for every chunk; "carry" feeds each chunk's take to the next
     as its voice (one speaker that drifts naturally); "reset" carries too but returns to ``voice``
     every ``reset_every`` chunks (stops drift). Chunk seeds derive from ``seed``, so the piece repeats.
     ``progress(chunk, n_chunks, stage, done, total)`` reports chunks (1-based) and stages.
+
+    ``scorer(index, text, take, first_take)`` judges each chunk and returns a dict with ``passed`` and
+    ``penalty`` (lower is better) plus its figures, e.g. :func:`bark_core.script.chunk_scorer` (speaker
+    similarity to the first chunk and WER). A chunk that does not pass is retaken with new derived seeds, up
+    to ``max_tries`` candidates, and the first passing (else the lowest penalty) is kept; each chunk's
+    scores and tries are recorded in ``scores`` and ``tries`` (``drift()`` lists the drift per chunk).
     """
     if continuity not in CONTINUITY_MODES:
         raise ValueError(f"continuity must be one of {CONTINUITY_MODES}, got {continuity!r}.")
@@ -203,7 +216,8 @@ def generate_long(models: BarkModels, text: str, voice: Any = None, *, seed: int
             def cb(stage: str, done: int, total: int, _k: int = i + 1) -> None:
                 progress(_k, len(chunks), stage, done, total)
         try:
-            take = generate(models, chunk, use, seed=chunk_seed, progress=cb, **generate_kwargs)
+            take, chunk_seed = _scored_chunk(models, i, chunk, use, seed, chunk_seed, cb, scorer, max_tries,
+                                             result, generate_kwargs)
         except Exception as exc:
             if result.takes:
                 result.join()
@@ -215,3 +229,26 @@ def generate_long(models: BarkModels, text: str, voice: Any = None, *, seed: int
         previous = take
     result.join()
     return result
+
+
+def _scored_chunk(models: BarkModels, i: int, chunk: str, voice: Voice | None, seed: int, chunk_seed: int,
+                  cb: Any, scorer: Any, max_tries: int, result: LongTake,
+                  generate_kwargs: dict[str, Any]) -> tuple[Take, int]:
+    """One chunk: a single take, or with a scorer up to ``max_tries`` candidates, the first passing kept."""
+    if scorer is None:
+        return generate(models, chunk, voice, seed=chunk_seed, progress=cb, **generate_kwargs), chunk_seed
+    first = result.takes[0] if result.takes else None
+    tried: list[tuple[Take, int, dict[str, Any]]] = []
+    for k in range(max(1, int(max_tries))):
+        s = chunk_seed if k == 0 else derive_seed(seed, "chunk", i, "retake", k)
+        take = generate(models, chunk, voice, seed=s, progress=cb, **generate_kwargs)
+        scores = dict(scorer(i, chunk, take, first))
+        if scores.get("seed") is None:
+            scores["seed"] = s
+        tried.append((take, s, scores))
+        if scores.get("passed"):
+            break
+    best = next((t for t in tried if t[2].get("passed")), None) or min(tried, key=lambda t: t[2].get("penalty", 0))
+    result.scores.append({**best[2], "candidates": [t[2] for t in tried]})
+    result.tries.append(len(tried))
+    return best[0], best[1]
