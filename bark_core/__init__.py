@@ -10,12 +10,21 @@ cache, plots), :mod:`~bark_core.models`, :mod:`~bark_core.sampling`, :mod:`~bark
 the public API; front ends import only these and their subpackages' exports.
 """
 
-from . import constants
+from . import constants, limits
 from .artifacts import Artifact, Audio, CoarseCodes, FineCodes, Provenance, SemanticTokens, load_artifact
 from .audio_io import read_audio
 from .cache import StageCache
 from .edit import concat, slice_artifact
-from .errors import ArtifactError, BadTextError, BarkError, CheckpointError, OutputPathError, VoiceError
+from .errors import (
+    ArtifactError,
+    BadTextError,
+    BarkError,
+    CacheError,
+    CheckpointError,
+    OutputPathError,
+    ParameterError,
+    VoiceError,
+)
 from .label import export_audio, save_wav
 from .models import tiny_model_dir, write_tiny_model_set
 from .plots import render
@@ -38,9 +47,10 @@ from .stages import (
 from .voices import Voice, load_voice, load_voice_file, preset_names, presets_by_language, voice_from_artifacts
 
 __all__ = [
-    "constants", "Artifact", "Audio", "CoarseCodes", "FineCodes", "Provenance", "SemanticTokens", "load_artifact",
-    "read_audio", "StageCache", "concat", "slice_artifact",
-    "ArtifactError", "BadTextError", "BarkError", "CheckpointError", "OutputPathError", "VoiceError",
+    "constants", "limits", "Artifact", "Audio", "CoarseCodes", "FineCodes", "Provenance", "SemanticTokens",
+    "load_artifact", "read_audio", "StageCache", "concat", "slice_artifact",
+    "ArtifactError", "BadTextError", "BarkError", "CacheError", "CheckpointError", "OutputPathError",
+    "ParameterError", "VoiceError",
     "export_audio", "save_wav", "tiny_model_dir", "write_tiny_model_set", "render",
     "COMMON_RIGHTS", "RightsError", "RightsRecord", "voice_origin", "derive_seed",
     "BarkModels", "Take", "TextTruncatedWarning", "decode", "decode_preview", "generate", "generate_batch",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from ..errors import ParameterError
+
 DTYPES = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16, "float16": torch.float16,
           "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
 
@@ -27,4 +29,4 @@ def resolve_dtype(value: str | torch.dtype | None, device: str) -> torch.dtype:
     try:
         return DTYPES[str(value).lower()]
     except KeyError:
-        raise ValueError(f"Unknown precision {value!r}; use fp32, fp16 or bf16.") from None
+        raise ParameterError(f"Unknown precision {value!r:.40}; use fp32, fp16 or bf16.") from None

@@ -10,7 +10,7 @@ import torch
 from ..artifacts import Audio, CoarseCodes, FineCodes, SemanticTokens
 from ..sampling import Seed, derive_seed
 from ..voices import Voice, voice_from_artifacts
-from .generation import decode, generate_coarse, generate_fine, generate_semantic
+from .generation import check_generate_settings, decode, generate_coarse, generate_fine, generate_semantic
 from .modelset import BarkModels
 
 
@@ -46,6 +46,9 @@ def generate(models: BarkModels, text: str, voice: Any = None, *, seed: Seed = N
 
     One integer seed drives every stage through derived child seeds, so the whole take repeats.
     """
+    check_generate_settings(semantic_temp=semantic_temp, coarse_temp=coarse_temp, fine_temp=fine_temp, top_k=top_k,
+                            top_p=top_p, min_eos_p=min_eos_p, max_gen_duration_s=max_gen_duration_s,
+                            allow_early_stop=allow_early_stop, progress=progress, seed=seed)
     if seed is None or isinstance(seed, torch.Generator):
         seeds: list[Seed] = [seed, seed, seed]
     else:
