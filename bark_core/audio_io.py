@@ -114,11 +114,12 @@ class AudioTooLongError(AudioFileError):
     """An audio file is longer than what an operation reads into memory (see bark_core.limits)."""
 
 
-def _too_long(path: Path, seconds: float, samples: int, max_seconds: float, max_samples: int,
+def _too_long(path: Path, seconds: float, samples: int | None, max_seconds: float, max_samples: int,
               at_least: bool = False) -> AudioFileError:
     more = "at least " if at_least else ""
+    count = "" if samples is None else f" ({more}{samples:,} samples)"
     return AudioTooLongError(
-        f"{path} lasts {more}{seconds / 60:.1f} min ({more}{samples:,} samples); at most {max_seconds / 60:g} min and "
+        f"{path} lasts {more}{seconds / 60:.1f} min{count}; at most {max_seconds / 60:g} min and "
         f"{max_samples:,} samples ({max_samples / 24_000 / 60:g} min at 24 kHz) are read into memory. Split it "
         "(e.g. ffmpeg -i in.flac -f segment -segment_time 300 part%03d.flac) and process the parts; "
         "bark-core detect reads long files in blocks.")
@@ -239,6 +240,9 @@ def read_audio(path: str | os.PathLike, sample_rate: int | None = None, *, max_s
     def too_long(n: int, rate: int) -> None:
         raise _too_long(path, n / max(rate, 1), n, max_seconds, max_samples, at_least=True)
 
+    claimed = audio_duration(path)  # a header's word is enough to refuse at once; a lie is caught while decoding
+    if claimed is not None and claimed > max_seconds + 1.0:
+        raise _too_long(path, claimed, None, max_seconds, max_samples)
     parts: list[np.ndarray] = []
     rate = 0
     for rate, block in _ffmpeg_stream(path, sample_rate, 1 << 20, max_samples, too_long):

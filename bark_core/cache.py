@@ -230,9 +230,10 @@ class StageCache:
             _, old = self._mem.popitem(last=False)
             self._mem_bytes -= _nbytes(old)
 
-    def _disk_entries(self) -> list[Path]:
-        """Entries in the cache's own format, in a folder carrying the marker; never through symlinks."""
-        if self.folder is None or not self._marked():
+    def _disk_entries(self, proven: bool = False) -> list[Path]:
+        """Entries in the cache's own format, in a folder carrying the marker (or ``proven`` by
+        :meth:`_foreign` to hold nothing else); never through symlinks."""
+        if self.folder is None or not (proven or self._marked()):
             return []
         out = []
         try:
@@ -298,9 +299,7 @@ class StageCache:
                         f"{self.folder} is not a bark_core stage cache (it has no {MARKER} marker and holds files "
                         f"the cache did not write, e.g. {foreign}); nothing was deleted. Pass the cache folder "
                         "itself (default ~/.cache/bark_core/stages), or delete other folders yourself.")
-                if not self._claim():
-                    raise CacheError(f"{self.folder} cannot be used as a stage cache; nothing was deleted.")
-            for path in self._disk_entries():
+            for path in self._disk_entries(proven=True):
                 try:
                     path.unlink()
                     removed += 1

@@ -45,7 +45,7 @@ MAX_JSON_DEPTH = 32
 MAX_REVIEW_FILE_BYTES = 4 * 1024**2
 
 # ---- sampling settings ---------------------------------------------------------------------------
-MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed takes 64 bits; we record seeds as JSON-safe ints
+MAX_SEED = 2**64 - 1  # torch.Generator.manual_seed takes 64 bits (ComfyUI's seed widgets go that far)
 MAX_TOP_K = 1_000_000
 
 
@@ -75,8 +75,11 @@ def number(name: str, value: Any, *, lo: float | None = None, hi: float | None =
             raise error(f"{name} must be a finite number, got {value!r}.{(' ' + hint) if hint else ''}")
     below = lo is not None and (out <= lo if lo_open else out < lo)
     if below or (hi is not None and out > hi):
-        lo_txt = "" if lo is None else (f"> {lo:g}" if lo_open else f">= {lo:g}")
-        hi_txt = "" if hi is None else f"<= {hi:g}"
+        def show(v: float) -> str:
+            return f"{v:,}" if isinstance(v, int) else f"{v:g}"
+
+        lo_txt = "" if lo is None else (f"> {show(lo)}" if lo_open else f">= {show(lo)}")
+        hi_txt = "" if hi is None else f"<= {show(hi)}"
         rng = " and ".join(t for t in (lo_txt, hi_txt) if t)
         raise error(f"{name} must be {rng}, got {value!r}.{(' ' + hint) if hint else ''}")
     return out
@@ -103,7 +106,7 @@ def seed_value(seed: Any) -> None:
     if seed is None or type(seed).__name__ == "Generator":
         return
     number("seed", seed, lo=0, hi=MAX_SEED, integer=True,
-           hint="Pass a whole number from 0 to 2**63 - 1, or None for a random (recorded) seed.")
+           hint="Pass a whole number from 0 to 2**64 - 1, or None for a random (recorded) seed.")
 
 
 def text(value: Any, name: str = "text", *, max_chars: int = MAX_TEXT_CHARS, error: type[BarkError] = ParameterError,

@@ -306,6 +306,35 @@ def test_fuzzed_manifests(tmp_path_factory, small_set, manifest):
     assert not _new_problems(start), _new_problems(start)
 
 
+def test_damaged_tokenizer_and_codec_files(tmp_path):
+    start = len(PROBLEMS)
+    from bark_core.models import load_tokenizer
+    from bark_core.models.codec import load_codec
+
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("[PAD]\n[UNK]\nhello\n")
+    tok_json = tmp_path / "tokenizer.json"
+    cases = {
+        "ids beyond the text vocabulary": {"model": {"type": "WordPiece", "vocab": {"[UNK]": 0, "hi": 200_000}}},
+        "negative id": {"model": {"type": "WordPiece", "vocab": {"[UNK]": 0, "hi": -3}}},
+        "text ids": {"model": {"type": "WordPiece", "vocab": {"[UNK]": "zero"}}},
+        "added token id": {"model": {"type": "WordPiece", "vocab": {"[UNK]": 0}},
+                           "added_tokens": [{"special": True, "content": "[X]", "id": "x"}]},
+        "not wordpiece": {"model": {"type": "BPE"}},
+        "a list": [1, 2],
+    }
+    for name, data in cases.items():
+        tok_json.write_text(json.dumps(data))
+        run_case(Case(f"tokenizer {name}", watch=(tmp_path,)), lambda: load_tokenizer(str(tok_json)))
+    run_case(Case("tokenizer vocab.txt", expect="ok", watch=(tmp_path,)), lambda: load_tokenizer(str(vocab)))
+    codec = tmp_path / "codec.th"
+    for name, state in {"wrong shapes": {"encoder.model.0.conv.conv.bias": torch.zeros(3),
+                                         "encoder.model.0.conv.conv.weight_v": "x"}, "a list": [1, 2]}.items():
+        torch.save(state, codec)
+        run_case(Case(f"codec {name}", watch=(tmp_path,), memory_mb=600), lambda: load_codec(checkpoint=codec))
+    assert not _new_problems(start), _new_problems(start)
+
+
 # ==================================================================================================
 # 3. Tampered files: headers never replace data; edited voices are detected
 # ==================================================================================================

@@ -185,6 +185,8 @@ def _as_samples(audio: Any) -> tuple[np.ndarray, int]:
             raise ArtifactError(f"audio samples must be 1-D (mono) or 2-D (multi-channel), got shape {arr.shape}.")
         if not np.all(np.isfinite(arr)):
             raise ArtifactError("audio samples contain NaN or infinite values; clean them before detection.")
+        if isinstance(rate, (int, float, np.number)) and not isinstance(rate, bool) and rate <= 0:
+            raise ArtifactError(f"sample rate must be positive, got {rate}.")
         return arr, limits.sample_rate(rate, "sample rate", error=ArtifactError)
     raise ArtifactError(
         f"Cannot read audio from a {type(audio).__name__}; pass an Audio artifact, a (samples, sample_rate) "

@@ -192,7 +192,7 @@ def generate_long(models: BarkModels, text: str, voice: Any = None, *, seed: int
     limits.seed_value(seed)
     if progress is not None and not callable(progress):
         raise ParameterError(f"progress must be a function or None, got {type(progress).__name__}.")
-    allowed = set(inspect.signature(generate).parameters) - {"models", "text", "voice", "progress", "seed"}
+    allowed = set(inspect.signature(check_generate_settings).parameters) - {"progress", "seed"}
     unknown = sorted(set(generate_kwargs) - allowed)
     if unknown:
         raise ParameterError(f"generate_long got unexpected setting(s) {unknown}; it takes generate()'s settings "
