@@ -19,12 +19,21 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what the lazy table below resolves to, for readers, type checkers and the layer test
-    from . import constants
+    from . import constants, limits
     from .artifacts import Artifact, Audio, CoarseCodes, FineCodes, Provenance, SemanticTokens, load_artifact
     from .audio_io import read_audio
     from .cache import StageCache
     from .edit import concat, slice_artifact
-    from .errors import ArtifactError, BadTextError, BarkError, CheckpointError, OutputPathError, VoiceError
+    from .errors import (
+        ArtifactError,
+        BadTextError,
+        BarkError,
+        CacheError,
+        CheckpointError,
+        OutputPathError,
+        ParameterError,
+        VoiceError,
+    )
     from .label import export_audio, save_wav
     from .models import tiny_model_dir, write_tiny_model_set
     from .plots import render
@@ -49,13 +58,14 @@ if TYPE_CHECKING:  # what the lazy table below resolves to, for readers, type ch
 # public name -> the submodule that defines it (a module name maps to itself)
 _WHERE: dict[str, str] = {
     "constants": "constants",
+    "limits": "limits",
     **dict.fromkeys(("Artifact", "Audio", "CoarseCodes", "FineCodes", "Provenance", "SemanticTokens",
                      "load_artifact"), "artifacts"),
     "read_audio": "audio_io",
     "StageCache": "cache",
     **dict.fromkeys(("concat", "slice_artifact"), "edit"),
-    **dict.fromkeys(("ArtifactError", "BadTextError", "BarkError", "CheckpointError", "OutputPathError",
-                     "VoiceError"), "errors"),
+    **dict.fromkeys(("ArtifactError", "BadTextError", "BarkError", "CacheError", "CheckpointError",
+                     "OutputPathError", "ParameterError", "VoiceError"), "errors"),
     **dict.fromkeys(("export_audio", "save_wav"), "label"),
     **dict.fromkeys(("tiny_model_dir", "write_tiny_model_set"), "models"),
     "render": "plots",
@@ -69,9 +79,10 @@ _WHERE: dict[str, str] = {
 }
 
 __all__ = [
-    "constants", "Artifact", "Audio", "CoarseCodes", "FineCodes", "Provenance", "SemanticTokens", "load_artifact",
-    "read_audio", "StageCache", "concat", "slice_artifact",
-    "ArtifactError", "BadTextError", "BarkError", "CheckpointError", "OutputPathError", "VoiceError",
+    "constants", "limits", "Artifact", "Audio", "CoarseCodes", "FineCodes", "Provenance", "SemanticTokens",
+    "load_artifact", "read_audio", "StageCache", "concat", "slice_artifact",
+    "ArtifactError", "BadTextError", "BarkError", "CacheError", "CheckpointError", "OutputPathError",
+    "ParameterError", "VoiceError",
     "export_audio", "save_wav", "tiny_model_dir", "write_tiny_model_set", "render",
     "COMMON_RIGHTS", "RightsError", "RightsRecord", "voice_origin", "derive_seed",
     "BarkModels", "Take", "TextTruncatedWarning", "decode", "decode_preview", "generate", "generate_batch",

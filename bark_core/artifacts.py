@@ -20,9 +20,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from . import constants as C
+from . import limits
 from .audio_io import wav_bytes
 from .errors import ArtifactError
-from .fileio import atomic_write
+from .fileio import atomic_write, npz_path, read_npz
 
 FORMAT_VERSION = 1
 _META_KEY = "__bark_core_meta__"
@@ -65,10 +66,30 @@ class Provenance:
         return _jsonable(data)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Provenance:
+    def from_dict(cls, data: Any) -> Provenance:
+        """Rebuild provenance read from a file, checking each field's type (unknown fields are ignored)."""
+        if not isinstance(data, dict):
+            raise ArtifactError(f"provenance must be a JSON object, got {type(data).__name__}.")
         known = {f.name for f in dataclasses.fields(cls)}
         kwargs = {k: v for k, v in data.items() if k in known}
-        kwargs["lineage"] = tuple(kwargs.get("lineage") or ())
+        for name in ("stage", "created"):
+            if name in kwargs and not isinstance(kwargs[name], str):
+                raise ArtifactError(f"provenance.{name} must be text, got {type(kwargs[name]).__name__}.")
+        for name in ("model", "model_checksum", "voice", "parent"):
+            if kwargs.get(name) is not None and not isinstance(kwargs[name], str):
+                raise ArtifactError(f"provenance.{name} must be text or null, got {type(kwargs[name]).__name__}.")
+        for name in ("settings", "extra"):
+            if not isinstance(kwargs.get(name, {}), dict):
+                raise ArtifactError(f"provenance.{name} must be a JSON object, got {type(kwargs[name]).__name__}.")
+        seed = kwargs.get("seed")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64):
+            raise ArtifactError(f"provenance.seed must be a whole number from 0 to 2**64 - 1 or null, "
+                                f"got {seed!r:.40}.")
+        lineage = kwargs.get("lineage") or []
+        if not isinstance(lineage, list) or not all(isinstance(x, str) for x in lineage):
+            raise ArtifactError("provenance.lineage must be a list of artifact ids (text).")
+        kwargs["lineage"] = tuple(lineage)
+        kwargs.setdefault("stage", "unknown")
         return cls(**kwargs)
 
 
@@ -143,9 +164,7 @@ class Artifact:
 
     def save(self, path: str | os.PathLike, *, overwrite: bool = True, meta: dict[str, Any] | None = None) -> Path:
         """Write a ``.npz`` that numpy reads without pickle; ``meta`` adds entries to its JSON header."""
-        path = Path(path)
-        if path.suffix != ".npz":
-            path = path.with_suffix(path.suffix + ".npz") if path.suffix else path.with_suffix(".npz")
+        path = npz_path(path)
         meta = {
             "format_version": FORMAT_VERSION,
             "kind": self.KIND,
@@ -242,13 +261,13 @@ class Audio(Artifact):
             raise ArtifactError(f"audio samples must be mono, shape (samples,), got {arr.shape}.")
         if not np.issubdtype(arr.dtype, np.number):
             raise ArtifactError(f"audio samples must be numeric, got dtype {arr.dtype}.")
+        if np.iscomplexobj(arr):
+            raise ArtifactError("audio samples must be real numbers, got complex values.")
         arr = arr.astype(np.float32, copy=False)
         if not np.all(np.isfinite(arr)):
-            raise ArtifactError("audio samples contain NaN or infinite values.")
-        if int(self.sample_rate) <= 0:
-            raise ArtifactError(f"sample_rate must be positive, got {self.sample_rate}.")
+            raise ArtifactError("audio samples contain NaN or infinite values (or values beyond float32).")
+        self.sample_rate = limits.sample_rate(self.sample_rate, "audio sample_rate", error=ArtifactError)
         self.samples = arr
-        self.sample_rate = int(self.sample_rate)
 
     def _extra_meta(self) -> dict[str, Any]:
         return {"sample_rate": self.sample_rate}
@@ -272,38 +291,84 @@ ARTIFACT_TYPES: dict[str, type[Artifact]] = {
 }
 
 
-def read_meta(path: str | os.PathLike) -> dict[str, Any]:
-    """The JSON header of an artifact file (kind, id, provenance, and any extra entries)."""
-    with np.load(path, allow_pickle=False) as data:
-        return json.loads(str(data[_META_KEY]))
+# What a file may hold, checked from each member's header before its data is read.
+_MEMBER_BYTES = {
+    _META_KEY: 4 * limits.MAX_HEADER_BYTES,  # numpy stores text as 4 bytes per character
+    "tokens": 8 * limits.MAX_ARTIFACT_FRAMES,
+    "codes": 8 * C.N_FINE_CODEBOOKS * limits.MAX_ARTIFACT_FRAMES,
+    "samples": 8 * limits.MAX_ARTIFACT_AUDIO_SAMPLES,
+}
 
 
-def load_artifact(path: str | os.PathLike) -> Artifact:
-    """Read any artifact saved by :meth:`Artifact.save`; the file says which kind it is."""
-    path = Path(path)
+def _read_file(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     if not path.is_file():
         raise ArtifactError(f"No artifact file at {path}. Check the path.")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if _META_KEY not in data.files:
-                raise ArtifactError(
-                    f"{path} is not a bark_core artifact (no metadata). Voice files load with load_voice()."
-                )
-            meta = json.loads(str(data[_META_KEY]))
-            arrays = {k: data[k] for k in data.files if k != _META_KEY}
-    except ArtifactError:
-        raise
-    except Exception as exc:  # zip errors, truncated files, bad JSON
-        raise ArtifactError(f"{path} cannot be read as an artifact ({exc}). The file may be damaged.") from exc
-    cls = ARTIFACT_TYPES.get(meta.get("kind", ""))
+    arrays = read_npz(path, max_bytes=_MEMBER_BYTES, what="a bark_core artifact", error=ArtifactError)
+    raw = arrays.pop(_META_KEY, None)
+    if raw is None:
+        raise ArtifactError(f"{path} is not a bark_core artifact (no metadata). Voice files load with load_voice().")
+    if raw.ndim != 0 or raw.dtype.kind != "U":
+        raise ArtifactError(f"{path}: the artifact header is not text; the file is damaged.")
+    meta = limits.loads_json(str(raw), f"header of {path}", error=ArtifactError)
+    if not isinstance(meta, dict):
+        raise ArtifactError(f"{path}: the artifact header must be a JSON object, got {type(meta).__name__}.")
+    return meta, arrays
+
+
+def read_meta(path: str | os.PathLike) -> dict[str, Any]:
+    """The JSON header of an artifact file (kind, id, provenance, and any extra entries)."""
+    return _read_file(Path(path))[0]
+
+
+def load_artifact_and_meta(path: str | os.PathLike) -> tuple[Artifact, dict[str, Any]]:
+    """:func:`load_artifact` plus the file's header (for extra entries such as a cache key)."""
+    path = Path(path)
+    meta, arrays = _read_file(path)
+    version = meta.get("format_version", FORMAT_VERSION)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ArtifactError(f"{path}: format_version must be a positive whole number, got {version!r:.40}.")
+    if version > FORMAT_VERSION:
+        raise ArtifactError(f"{path} was written by a newer bark_core (format {version}); "
+                            "upgrade bark_core to read it.")
+    kind = meta.get("kind")
+    cls = ARTIFACT_TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
-        raise ArtifactError(f"{path} holds an unknown artifact kind {meta.get('kind')!r}.")
+        raise ArtifactError(f"{path} holds an unknown artifact kind {kind!r:.60}; known kinds: "
+                            f"{', '.join(ARTIFACT_TYPES)}.")
     missing = [name for name in cls._ARRAYS if name not in arrays]
     if missing:
         raise ArtifactError(f"{path} lacks the array(s) {missing} a {cls.KIND} artifact needs.")
-    kwargs: dict[str, Any] = {name: arrays[name] for name in cls._ARRAYS}
-    kwargs.update(meta.get("extra") or {})
-    return cls(provenance=Provenance.from_dict(meta.get("provenance") or {"stage": "unknown"}), **kwargs)
+    extra = meta.get("extra") or {}
+    if not isinstance(extra, dict):
+        raise ArtifactError(f"{path}: the header's extra must be a JSON object, got {type(extra).__name__}.")
+    allowed = {f.name for f in dataclasses.fields(cls) if f.init} - set(cls._ARRAYS) - {"provenance", "parent",
+                                                                                            "cache_hit"}
+    unknown = sorted(set(extra) - allowed)
+    if unknown:  # the header describes the data; it may never replace it
+        raise ArtifactError(f"{path}: the header's extra holds unknown field(s) {unknown[:5]} for a {cls.KIND} "
+                            f"artifact (allowed: {sorted(allowed) or 'none'}). The file was altered; re-save it.")
+    try:
+        prov = Provenance.from_dict(meta.get("provenance") or {"stage": "unknown"})
+        art = cls(provenance=prov, **{name: arrays[name] for name in cls._ARRAYS}, **extra)
+    except ArtifactError as exc:
+        raise ArtifactError(f"{path}: {exc}") from None
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ArtifactError(f"{path}: the header does not fit a {cls.KIND} artifact ({exc}).") from None
+    recorded = meta.get("id")
+    if recorded is not None and recorded != art.id:
+        raise ArtifactError(f"{path}: its content does not match its recorded id {str(recorded)[:20]!r} (it is "
+                            f"{art.id}); the tokens or header were changed after saving. Re-create the artifact.")
+    return art, meta
+
+
+def load_artifact(path: str | os.PathLike) -> Artifact:
+    """Read any artifact saved by :meth:`Artifact.save`; the file says which kind it is.
+
+    Sizes are checked from the file's headers before any data is read, the header's fields are
+    type-checked, and the content must match the id recorded at saving: a damaged or edited file
+    raises :class:`ArtifactError` naming what is wrong.
+    """
+    return load_artifact_and_meta(path)[0]
 
 
 def expect_artifact(value: Any, cls: type[Artifact], stage: str) -> Artifact:

@@ -13,13 +13,15 @@ import os
 import shutil
 import struct
 import subprocess
+import tempfile
 import wave
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import BarkError
+from . import limits
+from .errors import BarkError, ParameterError
 
 _INSTALL_HINT = (
     "Install ffmpeg (Debian/Ubuntu: apt-get install ffmpeg; macOS: brew install ffmpeg; "
@@ -53,86 +55,261 @@ def require_tool(name: str, purpose: str) -> str:
 
 def resample(samples: np.ndarray, rate_from: int, rate_to: int) -> np.ndarray:
     """Polyphase resampling (float64 out); exact integer ratios for the usual audio rates."""
-    rate_from, rate_to = int(rate_from), int(rate_to)
+    rate_from = limits.sample_rate(rate_from, "the rate to resample from")
+    rate_to = limits.sample_rate(rate_to, "the rate to resample to")
     x = np.asarray(samples, dtype=np.float64)
     if rate_from == rate_to:
         return x
-    if rate_from <= 0 or rate_to <= 0:
-        raise AudioFileError(f"Cannot resample from {rate_from} Hz to {rate_to} Hz; rates must be positive.")
+    if x.size * rate_to / rate_from > limits.MAX_EXPORT_SAMPLES:
+        raise ParameterError(
+            f"Resampling {x.size:,} samples from {rate_from} Hz to {rate_to} Hz would make "
+            f"{int(x.size * rate_to / rate_from):,}, over the limit of {limits.MAX_EXPORT_SAMPLES:,}. "
+            "Use a lower rate or a shorter clip.")
     from scipy.signal import resample_poly
 
     g = math.gcd(rate_from, rate_to)
     return resample_poly(x, rate_to // g, rate_from // g)
 
 
-def _read_wav_stdlib(path: Path) -> tuple[np.ndarray, int] | None:
-    """16/24/32-bit integer PCM WAV without ffmpeg; None when the file needs a real decoder."""
+def _wav_header(path: Path) -> tuple[int, int, int, int] | None:
+    """(sample width, channels, rate, frames actually present) of an integer PCM WAV, or None for other files.
+
+    The frame count is what the file holds, not what its header claims, and the rate must be a real
+    audio rate: a header is not trusted with sizes.
+    """
     try:
         with wave.open(str(path), "rb") as w:
-            width, channels, rate = w.getsampwidth(), w.getnchannels(), w.getframerate()
-            raw = w.readframes(w.getnframes())
-    except (wave.Error, EOFError, struct.error):
+            width, channels, rate, claimed = w.getsampwidth(), w.getnchannels(), w.getframerate(), w.getnframes()
+            data_start = int(getattr(getattr(w, "_data_chunk", None), "offset", 44))  # where the samples begin
+    except (wave.Error, EOFError, struct.error, ValueError, OverflowError):
         return None
+    except OSError as exc:
+        raise AudioFileError(f"{path} cannot be read ({exc.strerror or exc}). Check the path and its permissions.") \
+            from None
+    if width not in (2, 3, 4):
+        return None
+    if not 1 <= channels <= 64:
+        raise AudioFileError(f"{path}: its header says {channels} channels; audio has 1 to 64. The file is damaged.")
+    limits.sample_rate(rate, f"{path}: the sample rate in its header", error=AudioFileError)
+    present = max(0, path.stat().st_size - data_start) // (width * channels)
+    return width, channels, rate, min(claimed, present)
+
+
+def _pcm_to_float(raw: bytes, width: int, channels: int) -> np.ndarray:
+    raw = raw[: len(raw) // (width * channels) * (width * channels)]  # odd byte counts: whole frames only
     if width == 2:
         data = np.frombuffer(raw, "<i2").astype(np.float32) / 32768.0
     elif width == 3:
         b = np.frombuffer(raw, np.uint8).reshape(-1, 3).astype(np.int32)
         ints = (b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)) << 8 >> 8
         data = ints.astype(np.float32) / 8_388_608.0
-    elif width == 4:
-        data = (np.frombuffer(raw, "<i4").astype(np.float64) / 2_147_483_648.0).astype(np.float32)
     else:
-        return None
+        data = (np.frombuffer(raw, "<i4").astype(np.float64) / 2_147_483_648.0).astype(np.float32)
     if channels > 1:
         data = data.reshape(-1, channels).mean(axis=1).astype(np.float32)
-    return data, rate
+    return data
 
 
-def _parse_wav_stream(blob: bytes) -> tuple[np.ndarray, int]:
-    """Parse the float32 WAV ffmpeg writes to a pipe (its size fields may be placeholders)."""
-    if blob[:4] != b"RIFF" or blob[8:12] != b"WAVE":
-        raise AudioFileError("ffmpeg did not produce WAV output.")
+class AudioTooLongError(AudioFileError):
+    """An audio file is longer than what an operation reads into memory (see bark_core.limits)."""
+
+
+def _too_long(path: Path, seconds: float, samples: int | None, max_seconds: float, max_samples: int,
+              at_least: bool = False) -> AudioFileError:
+    more = "at least " if at_least else ""
+    count = "" if samples is None else f" ({more}{samples:,} samples)"
+    return AudioTooLongError(
+        f"{path} lasts {more}{seconds / 60:.1f} min{count}; at most {max_seconds / 60:g} min and "
+        f"{max_samples:,} samples ({max_samples / 24_000 / 60:g} min at 24 kHz) are read into memory. Split it "
+        "(e.g. ffmpeg -i in.flac -f segment -segment_time 300 part%03d.flac) and process the parts; "
+        "bark-core detect reads long files in blocks.")
+
+
+def _read_wav_stdlib(path: Path, max_seconds: float, max_samples: int) -> tuple[np.ndarray, int] | None:
+    """16/24/32-bit integer PCM WAV without ffmpeg; None when the file needs a real decoder."""
+    head = _wav_header(path)
+    if head is None:
+        return None
+    width, channels, rate, frames = head
+    if frames > max_samples or frames > max_seconds * rate:
+        raise _too_long(path, frames / rate, frames, max_seconds, max_samples)
+    try:
+        with wave.open(str(path), "rb") as w:
+            raw = w.readframes(frames)
+    except (wave.Error, EOFError, struct.error, ValueError) as exc:
+        raise AudioFileError(f"{path} cannot be read as WAV ({exc}). The file is damaged.") from None
+    return _pcm_to_float(raw, width, channels), rate
+
+
+def _wav_stream_header(read: Any) -> tuple[int, bytes]:
+    """(sample rate, first audio bytes) from the float32 WAV ffmpeg writes to a pipe (sizes may be placeholders)."""
+    buf = b""
     pos, rate = 12, 0
-    while pos + 8 <= len(blob):
-        cid, size = blob[pos : pos + 4], struct.unpack("<I", blob[pos + 4 : pos + 8])[0]
-        if cid == b"fmt ":
-            rate = struct.unpack("<I", blob[pos + 12 : pos + 16])[0]
-        elif cid == b"data":
-            body = blob[pos + 8 :]
-            if size not in (0, 0xFFFFFFFF) and size <= len(body):
-                body = body[:size]
-            body = body[: len(body) // 4 * 4]
-            return np.frombuffer(body, "<f4").copy(), rate
-        pos += 8 + size + (size & 1)
+    while len(buf) < 1 << 20:
+        chunk = read(65536)
+        if not chunk:
+            break
+        buf += chunk
+        if len(buf) < 12:
+            continue
+        if buf[:4] != b"RIFF" or buf[8:12] != b"WAVE":
+            raise AudioFileError("ffmpeg did not produce WAV output.")
+        while pos + 8 <= len(buf):
+            cid, size = buf[pos : pos + 4], struct.unpack("<I", buf[pos + 4 : pos + 8])[0]
+            if cid == b"data":
+                return rate, buf[pos + 8 :]
+            if cid == b"fmt ":
+                if pos + 16 > len(buf):
+                    break
+                rate = struct.unpack("<I", buf[pos + 12 : pos + 16])[0]
+            pos += 8 + size + (size & 1)
     raise AudioFileError("ffmpeg output has no audio data.")
 
 
-def read_audio(path: str | os.PathLike, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
-    """Decode any file ffmpeg reads to mono float32 at its own rate (or ``sample_rate`` if given)."""
-    path = Path(path)
-    if not path.is_file():
-        raise AudioFileError(f"No audio file at {path}. Check the path.")
-    if path.suffix.lower() in (".wav", ".wave"):
-        got = _read_wav_stdlib(path)
-        if got is not None:
-            samples, rate = got
-            if sample_rate and sample_rate != rate:
-                samples, rate = resample(samples, rate, sample_rate).astype(np.float32), int(sample_rate)
-            return samples, rate
+def _ffmpeg_error(path: Path, err: Any, returncode: int | None) -> AudioFileError:
+    err.seek(0)
+    msg = err.read().decode(errors="replace").strip().splitlines()
+    detail = msg[-1][:200] if msg else f"exit status {returncode}"
+    return AudioFileError(f"{path} cannot be decoded as audio ({detail}). Is it an audio file?")
+
+
+def _ffmpeg_stream(path: Path, sample_rate: int | None, block: int, max_samples: int, on_limit: Any) -> Any:
+    """Yield (rate, float32 block) from ffmpeg decoding ``path`` to mono; ``on_limit(n, rate)`` raises when too long."""
     ffmpeg = require_tool("ffmpeg", f"decode {path.name}")
     cmd = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(path), "-vn", "-ac", "1"]
     if sample_rate:
         cmd += ["-ar", str(int(sample_rate))]
     cmd += ["-c:a", "pcm_f32le", "-f", "wav", "pipe:1"]
-    proc = subprocess.run(cmd, capture_output=True, check=False)
-    if proc.returncode != 0 or not proc.stdout:
-        msg = proc.stderr.decode(errors="replace").strip().splitlines()
-        detail = msg[-1] if msg else f"exit status {proc.returncode}"
-        raise AudioFileError(f"{path} cannot be decoded as audio ({detail}). Is it an audio file?")
-    samples, rate = _parse_wav_stream(proc.stdout)
+    with tempfile.TemporaryFile() as err, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err) as proc:
+        assert proc.stdout is not None
+        try:
+            try:
+                rate, pending = _wav_stream_header(proc.stdout.read)
+            except AudioFileError:
+                proc.wait()
+                raise _ffmpeg_error(path, err, proc.returncode) from None
+            if rate:
+                limits.sample_rate(rate, f"{path}: its sample rate", error=AudioFileError)
+            total = 0
+            done = False
+            while not done or len(pending) >= 4:
+                want = block * 4 - len(pending)
+                if want > 0:
+                    more = proc.stdout.read(want)
+                    done = not more
+                    pending += more
+                n = min(len(pending) // 4, block)
+                if n and (n == block or done):
+                    total += n
+                    if total > max_samples:
+                        on_limit(total, rate)
+                    yield rate, np.frombuffer(pending[: n * 4], "<f4").copy()
+                    pending = pending[n * 4 :]
+        except BaseException:
+            proc.kill()  # too long, refused, or the caller stopped reading: ffmpeg must not run on
+            raise
+        if proc.wait() != 0:
+            raise _ffmpeg_error(path, err, proc.returncode)
+
+
+def read_audio(path: str | os.PathLike, sample_rate: int | None = None, *, max_seconds: float | None = None,
+               max_samples: int | None = None) -> tuple[np.ndarray, int]:
+    """Decode any file ffmpeg reads to mono float32 at its own rate (or ``sample_rate`` if given).
+
+    At most ``max_seconds`` and ``max_samples`` are read (10 min, 14.4 M samples by default): decoding
+    stops with :class:`AudioFileError` as soon as a file turns out longer, whatever its header says.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AudioFileError(f"No audio file at {path}. Check the path.")
+    max_seconds = limits.MAX_FILE_AUDIO_S if max_seconds is None else max_seconds
+    max_samples = limits.MAX_AUDIO_SAMPLES if max_samples is None else max_samples
+    if sample_rate:
+        sample_rate = limits.sample_rate(sample_rate)
+    if path.suffix.lower() in (".wav", ".wave"):
+        got = _read_wav_stdlib(path, max_seconds, max_samples)
+        if got is not None:
+            samples, rate = got
+            if sample_rate and sample_rate != rate:
+                if samples.size * sample_rate / rate > max_samples:
+                    raise _too_long(path, samples.size / rate, int(samples.size * sample_rate / rate), max_seconds,
+                                    max_samples)
+                samples, rate = resample(samples, rate, sample_rate).astype(np.float32), int(sample_rate)
+            return samples, rate
+
+    def too_long(n: int, rate: int) -> None:
+        raise _too_long(path, n / max(rate, 1), n, max_seconds, max_samples, at_least=True)
+
+    claimed = audio_duration(path)  # a header's word is enough to refuse at once; a lie is caught while decoding
+    if claimed is not None and claimed > max_seconds + 1.0:
+        raise _too_long(path, claimed, None, max_seconds, max_samples)
+    parts: list[np.ndarray] = []
+    rate = 0
+    for rate, block in _ffmpeg_stream(path, sample_rate, 1 << 20, max_samples, too_long):
+        parts.append(block)
+        n = sum(p.size for p in parts)
+        if rate and n > max_seconds * rate:
+            too_long(n, rate)
+    samples = np.concatenate(parts) if parts else np.zeros(0, np.float32)
     if rate <= 0:
         raise AudioFileError(f"{path}: ffmpeg reported no sample rate.")
+    if samples.size == 0:
+        raise AudioFileError(f"{path} holds no audio samples. Is it an audio file?")
     return samples, rate
+
+
+def stream_audio(path: str | os.PathLike, sample_rate: int, block: int, *, max_seconds: float | None = None) -> Any:
+    """Yield float32 mono blocks of ``block`` samples at ``sample_rate``, for files too long to hold in memory.
+
+    Integer PCM WAV is read with the standard library (each block resampled on its own); anything
+    else is decoded and resampled by ffmpeg. Stops with :class:`AudioFileError` past ``max_seconds``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AudioFileError(f"No audio file at {path}. Check the path.")
+    sample_rate = limits.sample_rate(sample_rate)
+    max_seconds = limits.MAX_DETECT_S if max_seconds is None else max_seconds
+    max_samples = int(max_seconds * sample_rate)
+    head = _wav_header(path) if path.suffix.lower() in (".wav", ".wave") else None
+    if head is not None:
+        width, channels, rate, frames = head
+        if frames / rate > max_seconds:
+            raise _too_long(path, frames / rate, frames, max_seconds, max_samples)
+        per = max(1, int(block * rate / sample_rate))
+        with wave.open(str(path), "rb") as w:
+            left = frames
+            while left > 0:
+                raw = w.readframes(min(per, left))
+                if not raw:
+                    break
+                left -= len(raw) // (width * channels)
+                x = _pcm_to_float(raw, width, channels)
+                yield x if rate == sample_rate else resample(x, rate, sample_rate).astype(np.float32)
+        return
+
+    def too_long(n: int, rate: int) -> None:
+        raise _too_long(path, n / sample_rate, n, max_seconds, max_samples, at_least=True)
+
+    for _rate, x in _ffmpeg_stream(path, sample_rate, block, max_samples, too_long):
+        yield x
+
+
+def audio_duration(path: str | os.PathLike) -> float | None:
+    """Seconds of audio in a file, from its header (WAV) or ffprobe, without decoding; None when unknown."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    if path.suffix.lower() in (".wav", ".wave"):
+        head = _wav_header(path)
+        if head is not None:
+            return head[3] / head[2]
+    if find_tool("ffprobe") is None:
+        return None
+    try:
+        value = float((probe(path).get("format") or {}).get("duration") or "nan")
+    except (AudioFileError, TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) and value >= 0 else None
 
 
 def probe(path: str | os.PathLike) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from . import constants as C
+from . import limits
 from .artifacts import Artifact, Audio, CoarseCodes, FineCodes, Provenance, SemanticTokens
 from .errors import ArtifactError
 
@@ -56,6 +57,8 @@ def _rebuild(template: Artifact, data: np.ndarray, prov: Provenance, parent: Art
 def slice_artifact(art: Artifact, start_s: float = 0.0, end_s: float | None = None) -> Artifact:
     """The part of ``art`` between two times in seconds (``end_s`` None: to the end)."""
     rate = frame_rate(art)
+    start_s = limits.number("start_s", start_s, lo=0.0, hi=1e7, error=ArtifactError)
+    end_s = limits.number("end_s", end_s, lo=0.0, hi=1e7, allow_none=True, error=ArtifactError)
     data = _data(art)
     n = data.shape[-1]
     start = to_frame(max(0.0, start_s), rate)
@@ -76,14 +79,17 @@ def concat(parts: Sequence[Artifact], gap_s: float = 0.0) -> Artifact:
 
     Token artifacts cannot hold silence (there is no silent token), so gaps are for audio only.
     """
-    if not parts:
-        raise ArtifactError("Nothing to join: pass at least one artifact.")
+    if isinstance(parts, (str, bytes)) or not isinstance(parts, Sequence) or not parts:
+        raise ArtifactError("Nothing to join: pass a list of at least one artifact.")
+    if not all(isinstance(p, Artifact) for p in parts):
+        bad = next(type(p).__name__ for p in parts if not isinstance(p, Artifact))
+        raise ArtifactError(f"concat joins artifacts, got a {bad} in the list.")
+    gap_s = limits.number("gap_s", gap_s, lo=0.0, hi=60.0, error=ArtifactError,
+                          hint="It is the silence between audio parts, in seconds.")
     first = parts[0]
     kinds = {p.KIND for p in parts}
     if len(kinds) != 1:
         raise ArtifactError(f"Only artifacts of one kind can be joined, got {sorted(kinds)}.")
-    if gap_s < 0:
-        raise ArtifactError(f"gap_s must be >= 0, got {gap_s}.")
     if gap_s and not isinstance(first, Audio):
         raise ArtifactError("Gaps are only possible between audio artifacts; decode the parts first, or use gap_s=0.")
     if isinstance(first, Audio) and len({p.sample_rate for p in parts}) != 1:
@@ -92,6 +98,11 @@ def concat(parts: Sequence[Artifact], gap_s: float = 0.0) -> Artifact:
     gap = None
     if isinstance(first, Audio):
         gap = np.zeros(int(round(gap_s * first.sample_rate)), dtype=np.float32)
+    total = sum(_data(p).shape[-1] for p in parts) + (len(parts) - 1) * (0 if gap is None else gap.size)
+    most = limits.MAX_EXPORT_SAMPLES if isinstance(first, Audio) else limits.MAX_ARTIFACT_FRAMES
+    if total > most:
+        raise ArtifactError(f"The joined {first.KIND} would have {total:,} frames, over the limit of {most:,}; "
+                            "join fewer or shorter parts.")
     for i, part in enumerate(parts):
         if i and gap is not None and gap.size:
             pieces.append(gap)

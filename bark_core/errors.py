@@ -28,3 +28,11 @@ class CheckpointError(BarkError, RuntimeError):
 
 class OutputPathError(BarkError, OSError):
     """A result cannot be written where it was asked to go."""
+
+
+class ParameterError(BarkError, ValueError):
+    """A setting (temperature, top_k, seed, gap, threshold, size...) is of the wrong type or out of range."""
+
+
+class CacheError(BarkError, ValueError):
+    """A folder cannot be used or cleared as a stage cache (it holds files the cache did not write)."""

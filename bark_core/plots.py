@@ -13,18 +13,21 @@ from typing import Any
 import numpy as np
 
 from . import constants as C
+from . import limits
 from .artifacts import Artifact, Audio, CoarseCodes, FineCodes, SemanticTokens
 from .errors import ArtifactError
 
 DEFAULT_WIDTH = 960
 DEFAULT_HEIGHT = 360
 _DPI = 100
+MAX_SIDE = 8192
 
 
 def _figure(width: int, height: int) -> Any:
     """A figure bound to an Agg canvas (thread-safe, unlike pyplot's global figure manager)."""
-    if width < 64 or height < 64:
-        raise ValueError(f"an image must be at least 64x64 pixels, got {width}x{height}.")
+    for name, value in (("width", width), ("height", height)):
+        limits.number(name, value, lo=64, hi=MAX_SIDE, integer=True,
+                      hint=f"an image must be at least 64x64 pixels and at most {MAX_SIDE} on a side.")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

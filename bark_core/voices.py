@@ -19,10 +19,11 @@ from typing import Any
 import numpy as np
 
 from . import constants as C
+from . import limits
 from .artifacts import CoarseCodes, FineCodes, SemanticTokens, check_token_array, expect_artifact
 from .edit import slice_artifact
 from .errors import CheckpointError, VoiceError
-from .fileio import atomic_write
+from .fileio import atomic_write, npz_path, read_npy, read_npz
 from .hub import hub_file
 
 VOICE_KEYS = ("semantic_prompt", "coarse_prompt", "fine_prompt")
@@ -91,16 +92,63 @@ class Voice:
     def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Write a ``.npz`` Suno's loader reads; our name and origin ride along in one extra key.
 
-        Like every export, it never replaces an existing file unless ``overwrite=True``."""
-        path = Path(path)
-        if path.suffix != ".npz":
-            path = path.with_name(path.name + ".npz")
-        meta = json.dumps({"name": self.name, "source": self.source})
+        Like every export, it never replaces an existing file unless ``overwrite=True``. The origin
+        (kind, rights record) is sealed with a hash over itself and the prompts, so an edit of either
+        (a cloned voice relabelled as a preset, its rights record removed) is detected on load.
+        """
+        path = npz_path(path)
+        try:
+            source_json = json.dumps(self.source, sort_keys=True)
+        except (TypeError, ValueError) as exc:
+            raise VoiceError(f"voice {self.name!r}: its source record is not plain JSON ({exc}); keep only text, "
+                             "numbers, lists and dicts in Voice.source.") from None
+        meta = json.dumps({"name": self.name, "source": json.loads(source_json),
+                           "seal": _seal(source_json, self.to_dict())})
         buf = io.BytesIO()
         np.savez(buf, **self.to_dict(), **{_META_KEY: np.array(meta)})
         with atomic_write(path, overwrite=overwrite) as fh:
             fh.write(buf.getvalue())
         return path
+
+
+def _seal(source_json: str, prompts: dict[str, Any]) -> str:
+    """Hash binding a voice's origin record to its prompts (see :meth:`Voice.save`)."""
+    h = hashlib.sha256(b"bark_core voice seal v1\0" + source_json.encode("utf-8"))
+    for key in VOICE_KEYS:
+        arr = np.ascontiguousarray(np.asarray(prompts[key]), dtype=np.int64)
+        h.update(f"{key}:{arr.shape}".encode())
+        h.update(arr.tobytes())
+    return h.hexdigest()
+
+
+def _origin_from_meta(raw: Any, name: str, source: dict[str, Any], prompts: dict[str, Any]) -> dict[str, Any]:
+    """The voice's source record: the file's own sealed record, or only what the file itself shows."""
+    arr = np.asarray(raw)
+    if arr.ndim != 0 or arr.dtype.kind != "U":
+        raise VoiceError(f"voice {name!r}: its {_META_KEY} entry is not text; the file is damaged. Re-save the voice.")
+    meta = limits.loads_json(str(arr), f"origin record of voice {name!r}", error=VoiceError)
+    claimed = meta.get("source") if isinstance(meta, dict) else None
+    if not isinstance(claimed, dict):
+        raise VoiceError(f"voice {name!r}: its origin record is damaged (no source mapping). Re-save the voice, or "
+                         f"delete the {_META_KEY} entry to use it as a plain voice file.")
+    seal = meta.get("seal")
+    kind = claimed.get("kind")
+    if seal is None:  # written by hand or by an old version: nothing proves the claimed origin
+        if kind == "audio":
+            raise VoiceError(f"voice {name!r} claims to be cloned from a recording, but its origin record is not "
+                             "sealed, so its rights record cannot be trusted. Rebuild it with voice_from_audio(..., "
+                             "rights=...) and save it again.")
+        return {**source, "claimed_kind": str(kind)} if kind not in (None, "file") else source
+    try:
+        prompts_ok = all(np.asarray(prompts[k]).dtype.kind in "iu" for k in VOICE_KEYS)
+        valid = prompts_ok and isinstance(seal, str) and seal == _seal(json.dumps(claimed, sort_keys=True), prompts)
+    except (TypeError, ValueError, OverflowError):
+        valid = False
+    if not valid:
+        raise VoiceError(f"voice {name!r} was changed after it was saved: its origin record (kind {kind!r:.40}, "
+                         "rights) no longer matches its content. Use the original file, or rebuild the voice and "
+                         "save it again.")
+    return {**source, **claimed}  # where the voice originally came from outranks the file it sits in
 
 
 def _from_mapping(data: Any, name: str, source: dict[str, Any]) -> Voice:
@@ -111,28 +159,25 @@ def _from_mapping(data: Any, name: str, source: dict[str, Any]) -> Voice:
             f"voice {name!r} lacks {', '.join(missing)}. A Bark voice .npz holds semantic_prompt, coarse_prompt "
             "and fine_prompt; save one with Voice.save() or bark_core.voice_from_take()."
         )
+    prompts = {k: data[k] for k in VOICE_KEYS}
     if _META_KEY in keys:
-        try:
-            meta = json.loads(str(data[_META_KEY]))
-            # where the voice originally came from (preset, take, user audio) outranks the file it sits in
-            source = {**source, **meta.get("source", {})}
-        except ValueError:
-            pass
-    return Voice(semantic=data["semantic_prompt"], coarse=data["coarse_prompt"], fine=data["fine_prompt"],
+        source = _origin_from_meta(data[_META_KEY], name, source, prompts)
+    return Voice(semantic=prompts["semantic_prompt"], coarse=prompts["coarse_prompt"], fine=prompts["fine_prompt"],
                  name=name, source=source)
 
 
+_VOICE_BYTES = {_META_KEY: 4 * limits.MAX_HEADER_BYTES, "semantic_prompt": 8 * limits.MAX_VOICE_FRAMES,
+                "coarse_prompt": 8 * C.N_COARSE_CODEBOOKS * limits.MAX_VOICE_FRAMES,
+                "fine_prompt": 8 * C.N_FINE_CODEBOOKS * limits.MAX_VOICE_FRAMES}
+
+
 def load_voice_file(path: str | os.PathLike, name: str | None = None) -> Voice:
+    """A voice from a ``.npz`` (Suno's layout, or :meth:`Voice.save`'s), sizes checked before reading."""
     path = Path(path)
     if not path.is_file():
         raise VoiceError(f"No voice file at {path}. Check the path, or use a preset name such as v2/en_speaker_6.")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return _from_mapping(data, name or path.stem, {"kind": "file", "path": str(path)})
-    except VoiceError:
-        raise
-    except Exception as exc:
-        raise VoiceError(f"{path} cannot be read as a voice .npz ({exc}). Is it a Bark voice file?") from exc
+    arrays = read_npz(path, max_bytes=_VOICE_BYTES, what="a voice .npz", error=VoiceError)
+    return _from_mapping(arrays, name or path.stem, {"kind": "file", "path": str(path)})
 
 
 def preset_names(language: str | None = None, version: str | None = None) -> list[str]:
@@ -162,10 +207,12 @@ def _fetch_preset(name: str, cache_dir: str | os.PathLike | None, local_files_on
     index_path = hub_file(C.HUB_REPO, "speaker_embeddings_path.json", cache_dir=cache_dir,
                           local_files_only=local_files_only, what=what, local=local)
     try:
-        index = json.loads(index_path.read_text())
-    except ValueError as exc:
-        raise VoiceError(f"The hub's voice index {index_path} is damaged ({exc}); delete it to re-download.") from exc
-    entry = index.get(name)
+        blob = index_path.read_bytes()
+    except OSError as exc:
+        raise VoiceError(f"The hub's voice index {index_path} cannot be read ({exc}); "
+                         "delete it to re-download.") from exc
+    index = limits.loads_json(blob, f"hub voice index {index_path}", error=VoiceError)
+    entry = index.get(name) if isinstance(index, dict) else None
     if not isinstance(entry, dict):
         raise VoiceError(f"The hub's voice index has no entry for {name!r}.")
     repo = index.get("repo_or_path") or C.HUB_REPO
@@ -175,9 +222,15 @@ def _fetch_preset(name: str, cache_dir: str | os.PathLike | None, local_files_on
     for key in VOICE_KEYS:
         if key not in entry:
             raise VoiceError(f"The hub's voice index entry for {name!r} lacks {key}.")
+        rel = entry[key]
+        parts = rel.replace("\\", "/").split("/") if isinstance(rel, str) else []
+        if not isinstance(rel, str) or not rel or rel.startswith(("/", "\\")) or ".." in parts:
+            raise VoiceError(f"The hub's voice index names {rel!r:.80} for {name!r}: not a file inside the repo. "
+                             "Delete the index from the hub cache to re-download it.")
         try:
-            arrays[key] = np.load(hub_file(repo, entry[key], cache_dir=cache_dir, local_files_only=local_files_only,
-                                           what=what, local=local), allow_pickle=False)
+            arrays[key] = read_npy(hub_file(repo, entry[key], cache_dir=cache_dir, local_files_only=local_files_only,
+                                            what=what, local=local),
+                                   max_bytes=_VOICE_BYTES[key], what=f"prompt of voice {name!r}", error=VoiceError)
         except CheckpointError:
             raise
         except Exception as exc:

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bark_core import ParameterError
+
 log = logging.getLogger("bark_nodes")
 
 BARK_FOLDER = "bark"  # models/bark/: model folders, hub downloads, voices/
@@ -185,11 +187,13 @@ def save_path(filename_prefix: str, suffix: str) -> Path:
                 path = Path(full_folder) / f"{filename}_{counter:05}_.{suffix}"
             return path
         except Exception as exc:  # ComfyUI refuses prefixes that leave the output folder
-            raise ValueError(f"Cannot save with filename_prefix {filename_prefix!r}: {exc}") from exc
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ParameterError(f"Cannot save with filename_prefix {filename_prefix!r}: {first}. Use a name "
+                                 "inside the output folder, like bark/take.") from exc
     # fallback: the same layout without ComfyUI
     prefix = Path(filename_prefix)
     if prefix.is_absolute() or ".." in prefix.parts:
-        raise ValueError(f"filename_prefix {filename_prefix!r} points outside the output folder.")
+        raise ParameterError(f"filename_prefix {filename_prefix!r} points outside the output folder.")
     folder = out / prefix.parent
     folder.mkdir(parents=True, exist_ok=True)
     counter = 1

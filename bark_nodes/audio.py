@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from bark_core import ArtifactError, Audio, CoarseCodes, FineCodes, Provenance, SemanticTokens, Take
+from bark_core import ArtifactError, Audio, CoarseCodes, FineCodes, Provenance, SemanticTokens, Take, limits
 
 ARTIFACT_KEY = "bark_artifact"
 META_KEY = "bark_meta"
@@ -54,15 +54,28 @@ def check_comfy(value: Any) -> tuple[torch.Tensor, int]:
     if not isinstance(value, dict) or "waveform" not in value or "sample_rate" not in value:
         raise ArtifactError(f"Expected ComfyUI AUDIO ({{'waveform', 'sample_rate'}}), got {type(value).__name__}.")
     wave = value["waveform"]
-    if not isinstance(wave, torch.Tensor):
-        wave = torch.as_tensor(np.asarray(wave))
+    try:
+        if not isinstance(wave, torch.Tensor):
+            wave = torch.as_tensor(np.asarray(wave, dtype=np.float32))
+        if wave.is_complex() or wave.dtype == torch.bool:
+            raise TypeError(f"dtype {wave.dtype}")
+        rate = value["sample_rate"]
+        if isinstance(rate, bool) or float(rate) != int(rate):
+            raise ValueError(f"sample_rate {rate!r:.40}")
+        rate = int(rate)
+    except (TypeError, ValueError, OverflowError, RuntimeError) as exc:
+        raise ArtifactError(f"This AUDIO is not audio: waveform must be real numbers and sample_rate a whole "
+                            f"number of Hz ({exc}).") from None
     if wave.ndim == 1:
         wave = wave[None, None]
     elif wave.ndim == 2:
         wave = wave[None]
     if wave.ndim != 3:
         raise ArtifactError(f"AUDIO waveform must be [batch, channels, samples], got shape {tuple(wave.shape)}.")
-    return wave.float(), int(value["sample_rate"])
+    if not limits.MIN_SAMPLE_RATE <= rate <= limits.MAX_SAMPLE_RATE:
+        raise ArtifactError(f"AUDIO sample_rate is {rate} Hz; audio rates are {limits.MIN_SAMPLE_RATE} to "
+                            f"{limits.MAX_SAMPLE_RATE} Hz.")
+    return wave.float(), rate
 
 
 def batch_size(value: Any) -> int:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bark_core import ParameterError
+
 from . import _comfy
 
 OUTPUT_TAG = " [output]"
@@ -35,14 +37,14 @@ def voice_file_choices() -> list[str]:
 def _inside(base: Path, rel: str) -> Path:
     path = (base / rel).resolve()
     if base.resolve() not in path.parents:
-        raise ValueError(f"{rel!r} points outside {base}.")
+        raise ParameterError(f"{rel!r} points outside {base}; pick a file from the list.")
     return path
 
 
 def resolve_choice(choice: str) -> Path:
     """Path of a dropdown value; never outside the folders the lists come from."""
     if not choice or not choice.strip():
-        raise ValueError("No file chosen. Put a .npz into ComfyUI's input folder (or models/bark/voices/) "
+        raise ParameterError("No file chosen. Put a .npz into ComfyUI's input folder (or models/bark/voices/) "
                          "and press R to refresh the lists.")
     if choice.endswith(OUTPUT_TAG):
         return _inside(_comfy.output_dir(), choice[: -len(OUTPUT_TAG)])

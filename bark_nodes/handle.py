@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from bark_core import BarkModels, CheckpointError, StageCache
+from bark_core import BarkModels, CheckpointError, ParameterError, StageCache
 from bark_core import constants as C
 from bark_core.models import resolve_dtype, suno_filename
 from bark_core.sampling import resolve_decoder
@@ -75,9 +75,9 @@ def resolve_source(name: str) -> str | Path:
 
 def _device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was chosen but this machine has no usable CUDA GPU; pick auto or cpu.")
+        raise ParameterError("device 'cuda' was chosen but this machine has no usable CUDA GPU; pick auto or cpu.")
     if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ValueError("device 'mps' was chosen but MPS is not available here; pick auto or cpu.")
+        raise ParameterError("device 'mps' was chosen but MPS is not available here; pick auto or cpu.")
     return torch.device(name)
 
 
@@ -103,7 +103,7 @@ def stage_cache(mode: str) -> StageCache | None:
     the weights' fingerprint, precision and device, so model sets never mix.
     """
     if mode not in STAGE_CACHES:
-        raise ValueError(f"Unknown stage_cache {mode!r}; use one of {', '.join(STAGE_CACHES)}.")
+        raise ParameterError(f"Unknown stage_cache {mode!r}; use one of {', '.join(STAGE_CACHES)}.")
     if mode == "off":
         return None
     if mode not in _CACHES:
@@ -248,9 +248,9 @@ def open_models(source: str, *, text_size: str = "large", coarse_size: str = "la
                 offline: bool = False, stage_cache_mode: str = "off") -> BarkHandle:
     """Build a handle from the loader node's settings; loads nothing yet (stages load on first use)."""
     if device not in DEVICES:
-        raise ValueError(f"Unknown device {device!r}; use one of {', '.join(DEVICES)}.")
+        raise ParameterError(f"Unknown device {device!r}; use one of {', '.join(DEVICES)}.")
     if precision not in PRECISIONS:
-        raise ValueError(f"Unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}.")
+        raise ParameterError(f"Unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}.")
     where = resolve_source(source)
     comfy_dev = _comfy.comfy_devices()
     load_device: torch.device | None = None

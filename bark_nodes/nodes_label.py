@@ -15,6 +15,7 @@ from typing import Any
 
 from comfy_api.latest import io
 
+from bark_core import ParameterError
 from bark_core.label import (
     DEFAULT_STRENGTH_DB,
     FORMATS,
@@ -191,7 +192,7 @@ class BarkSaveLabelledAudio(io.ComfyNode):
                 sample_rate: str = "keep", normalize: str = "none", target_db: float = 0.0,
                 bitrate: str = "default", public: bool = False, label: bool = True) -> io.NodeOutput:
         if format not in FORMATS:
-            raise ValueError(f"Unknown format {format!r}; use one of {', '.join(FORMATS)}.")
+            raise ParameterError(f"Unknown format {format!r}; use one of {', '.join(FORMATS)}.")
         if public and not label:
             raise LabelError("public=True with the label OFF: audio for public use must carry the watermark and "
                              "the AI-generated label. Turn the label on.")

@@ -160,6 +160,17 @@ class BarkSaveArtifact(io.ComfyNode):
         return io.NodeOutput(str(path), ui={"text": [str(path)], "bark_files": [_comfy.output_ui_entry(path)]})
 
 
+LOADER_KINDS = ("semantic", "coarse", "fine")  # the kinds the loader nodes below exist for
+
+
+def _loader_hint(kind: str) -> str:
+    """Where a file of ``kind`` can be loaded: only nodes that exist are named."""
+    if kind in LOADER_KINDS:
+        return f"Use Bark Load {kind.capitalize()} for it."
+    return ("No Bark node loads that kind; for audio, write it as a .wav in Python "
+            "(bark_core.save_wav(bark_core.load_artifact(path), 'take.wav')) and use ComfyUI's Load Audio node.")
+
+
 def _make_loader(cls_name: str, kind_type: Any, art_cls: type[Artifact]) -> type[io.ComfyNode]:
     """One loader node per kind, so each output is typed (ComfyUI advises this over multi-output loaders)."""
     kind = art_cls.KIND
@@ -185,8 +196,7 @@ def _make_loader(cls_name: str, kind_type: Any, art_cls: type[Artifact]) -> type
     def execute(cls: Any, file: str) -> io.NodeOutput:
         art = bark_core.load_artifact(files.resolve_choice(file))
         if not isinstance(art, art_cls):
-            raise ArtifactError(f"{file} holds a {art.KIND} artifact, not {kind}. Use Bark Load "
-                                f"{art.KIND.capitalize()} for it.")
+            raise ArtifactError(f"{file} holds a {art.KIND} artifact, not {kind}. {_loader_hint(art.KIND)}")
         return io.NodeOutput(art)
 
     return type(cls_name, (io.ComfyNode,), {

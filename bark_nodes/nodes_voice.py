@@ -13,6 +13,7 @@ from bark_core import (
     ArtifactError,
     CoarseCodes,
     FineCodes,
+    ParameterError,
     RightsError,
     SemanticTokens,
     VoiceError,
@@ -230,7 +231,7 @@ class BarkSaveVoice(io.ComfyNode):
             raise VoiceError(f"Bark Save Voice needs a BARK_VOICE, got {type(voice).__name__}.")
         clean = name.strip().strip("/")
         if not clean or not re.fullmatch(r"[\w\-./]+", clean) or ".." in clean.split("/"):
-            raise ValueError(f"Voice name {name!r} is not a plain file name; use letters, digits, '-', '_', '/'.")
+            raise ParameterError(f"Voice name {name!r} is not a plain file name; use letters, digits, '-', '_', '/'.")
         if destination == "output":
             path = _comfy.save_path(clean, "voice.npz")
             ui_entry = _comfy.output_ui_entry(path)

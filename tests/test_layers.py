@@ -17,7 +17,7 @@ CORE = ROOT / "bark_core"
 # Keys are module names relative to bark_core; a subpackage name covers all of its modules; "" is
 # bark_core/__init__.py, the public face that re-exports the API.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("constants", "errors", "fileio", "hub", "audio_io")),
+    ("base", ("constants", "errors", "limits", "fileio", "hub", "audio_io")),
     ("data", ("artifacts", "rights", "voices", "edit", "cache", "plots")),
     ("models", ("models",)),
     ("sampling", ("sampling",)),

@@ -20,10 +20,11 @@ from typing import Any
 import numpy as np
 
 from .. import constants as C
+from .. import limits
 from ..artifacts import Audio, Provenance, expect_artifact
 from ..audio_io import pcm16, require_tool, resample
-from ..errors import OutputPathError
-from ..fileio import atomic_write
+from ..errors import OutputPathError, ParameterError
+from ..fileio import atomic_write, check_output_path
 from ..quality import check
 from .metadata import LabelError, build_metadata, id3v2_tag, metadata_tags, strip_id3v2, wav_bytes
 from .metadata import label as label_audio
@@ -132,22 +133,33 @@ def export_audio(
     writes neither watermark nor metadata and logs a warning saying so.
     """
     audio = expect_artifact(audio, Audio, "export")
+    path = check_output_path(path, overwrite=overwrite)  # before any work: a bad name fails at once
+    fmt = _format_for(path, format)
+    if sample_rate is not None:
+        sample_rate = limits.sample_rate(sample_rate)
+    if target_db is not None:
+        limits.number("target_db", target_db, lo=-100.0, hint="It is a level in dBFS (or LUFS), e.g. -16.")
+    if bitrate is not None and not isinstance(bitrate, str):
+        raise ParameterError(f"bitrate must be text like '128k', got {bitrate!r:.40}.")
+    rate = int(sample_rate or audio.sample_rate)
+    if audio.n_samples * rate / audio.sample_rate > limits.MAX_EXPORT_SAMPLES:
+        raise ParameterError(f"Exporting {audio.duration_s / 60:.1f} min at {rate} Hz makes more than "
+                             f"{limits.MAX_EXPORT_SAMPLES:,} samples; export shorter parts or at a lower rate.")
     take_id = audio.id
     if public:  # public use needs a human's approval on record (see bark_core.label.review)
         require_public_ok(audio, store=review_store)
     if label:
         meta.setdefault("review", review_metadata(audio, store=review_store))
         if isinstance(quality, str) and quality == "auto":  # ~40 ms: every label carries its QC summary
-            quality = check(audio, text=meta.get("text"))
+            if audio.n_samples > limits.MAX_AUDIO_SAMPLES:
+                logger.warning("%s: %.1f min is longer than the quality check takes (%d samples); the label "
+                               "carries no QC summary. Check the parts with bark_core.quality.check().",
+                               path, audio.duration_s / 60, limits.MAX_AUDIO_SAMPLES)
+                quality = None
+            else:
+                quality = check(audio, text=meta.get("text"))
         if quality is not None:
             meta.setdefault("qc", quality.summary() if hasattr(quality, "summary") else dict(quality))
-    path = Path(path)
-    fmt = _format_for(path, format)
-    if path.exists() and not overwrite:
-        raise OutputPathError(f"{path} already exists; pass overwrite=True or choose another name.")
-    rate = int(sample_rate or audio.sample_rate)
-    if rate <= 0:
-        raise OutputPathError(f"sample_rate must be positive, got {rate}.")
     if fmt == "mp3" and rate not in MP3_RATES:
         raise OutputPathError(
             f"MP3 cannot store {rate} Hz; choose one of {', '.join(map(str, MP3_RATES))} or export FLAC/WAV/OGG."

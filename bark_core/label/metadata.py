@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import struct
 from datetime import datetime, timezone
@@ -36,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import limits
 from ..artifacts import Audio, Provenance, expect_artifact
 from ..audio_io import AudioFileError, probe_tags, riff_chunk
 from ..audio_io import wav_bytes as plain_wav_bytes
@@ -82,17 +84,24 @@ def _utc_now() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def _jsonable(value: Any, name: str) -> Any:
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
+def _jsonable(value: Any, name: str, depth: int = 0) -> Any:
+    if depth > limits.MAX_JSON_DEPTH:
+        raise LabelError(f"Label field {name!r} nests deeper than {limits.MAX_JSON_DEPTH} levels (or refers to "
+                         "itself); keep label metadata flat.")
     if isinstance(value, np.generic):
-        return value.item()
+        value = value.item()
+    if isinstance(value, str):
+        return limits.text(value, f"label field {name!r}", max_chars=limits.MAX_LONG_TEXT_CHARS, error=LabelError)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise LabelError(f"Label field {name!r} is {value}; label metadata holds finite numbers only.")
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v, name) for v in value]
+        return [_jsonable(v, name, depth + 1) for v in value]
     if isinstance(value, dict):
-        return {str(k): _jsonable(v, f"{name}.{k}") for k, v in value.items()}
+        return {_jsonable(str(k), name): _jsonable(v, f"{name}.{k}", depth + 1) for k, v in value.items()}
     if isinstance(value, os.PathLike):
-        return os.fspath(value)
+        return _jsonable(os.fspath(value), name, depth)
     raise LabelError(
         f"Label field {name!r} has a {type(value).__name__} value; metadata must be text, numbers, lists or dicts."
     )
@@ -135,8 +144,7 @@ def label(
     if untrained:  # the file must not pass for the work of a trained model
         info["untrained"] = True
     if text is not None:
-        if not isinstance(text, str):
-            raise LabelError(f"text must be a string, got {type(text).__name__}.")
+        limits.text(text, "text", max_chars=limits.MAX_LONG_TEXT_CHARS, error=LabelError)
         info["text_sha256"] = hashlib.sha256(text.encode("utf-8")).hexdigest()
         if include_text:
             info["text"] = text
@@ -151,6 +159,9 @@ def label(
     if meta:
         info["extra"] = _jsonable(meta, "extra")
     info = _jsonable(info, "label")
+    seed = info.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64):
+        raise LabelError(f"seed must be a whole number from 0 to 2**64 - 1, got {seed!r:.40}.")
 
     settings = {
         "watermarked": True,
@@ -162,13 +173,12 @@ def label(
         "watermark_added": not already,
         "label": info,
     }
-    seed = info.get("seed")
     new_prov = Provenance(
         stage="label",
         model=info.get("model"),
         model_checksum=info.get("model_checksum"),
         settings=settings,
-        seed=int(seed) if isinstance(seed, (int, float)) and not isinstance(seed, bool) else prov.seed,
+        seed=seed if seed is not None else prov.seed,
         voice=info.get("voice"),
         parent=audio.id,
         lineage=audio.lineage_ids(),
@@ -296,6 +306,34 @@ def _wav_chunks(blob: bytes) -> dict[bytes, list[bytes]]:
     return out
 
 
+def _wav_label_chunks(path: Path) -> dict[bytes, list[bytes]]:
+    """Our label chunks of a WAV, found by seeking past every other chunk (the audio is never read)."""
+    out: dict[bytes, list[bytes]] = {}
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        pos = 12
+        for _ in range(10_000):  # a RIFF file has a handful of chunks; a loop of tiny chunks is damage
+            if pos + 8 > size:
+                break
+            fh.seek(pos)
+            head = fh.read(8)
+            if len(head) < 8:
+                break
+            cid, n = head[:4], struct.unpack("<I", head[4:])[0]
+            if cid in (WAV_CHUNK_ID, b"LIST") and n <= limits.MAX_HEADER_BYTES:
+                out.setdefault(cid, []).append(fh.read(n))
+            pos += 8 + n + (n & 1)
+    return out
+
+
+def _json_object(raw: str | bytes) -> dict[str, Any] | None:
+    try:
+        data = limits.loads_json(raw, "label", error=LabelError)
+    except LabelError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def _parse_summary(text: str) -> dict[str, Any] | None:
     if "AI_GENERATED=true" not in text:
         return None
@@ -312,16 +350,12 @@ def _parse_summary(text: str) -> dict[str, Any] | None:
 def _read_wav_label(path: Path) -> dict[str, Any] | None:
     with open(path, "rb") as fh:
         head = fh.read(12)
-        if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-            return None
-        blob = head + fh.read()
-    chunks = _wav_chunks(blob)
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    chunks = _wav_label_chunks(path)
     for body in chunks.get(WAV_CHUNK_ID, []):
-        try:
-            data = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            continue
-        if isinstance(data, dict):
+        data = _json_object(body)
+        if data is not None:
             return data
     for body in chunks.get(b"LIST", []):
         if body[:4] != b"INFO":
@@ -352,11 +386,8 @@ def read_label(path: str | os.PathLike) -> dict[str, Any] | None:
     lowered = {k.lower(): v for k, v in tags.items()}
     raw = lowered.get(JSON_TAG.lower())
     if raw:
-        try:
-            data = json.loads(raw)
-        except json.JSONDecodeError:
-            data = None
-        if isinstance(data, dict):
+        data = _json_object(raw)
+        if data is not None:
             return data
     for key in ("comment", "description"):
         if key in lowered:

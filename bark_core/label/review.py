@@ -16,6 +16,7 @@ Each file keeps the full history of decisions for that take, newest last.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import constants as C
+from .. import limits
 from ..artifacts import Audio, Provenance, load_artifact
 from ..errors import BarkError
 from ..fileio import atomic_write
@@ -34,6 +36,7 @@ STATES = ("unreviewed", "approved", "rejected")
 ENV_DIR = "BARK_REVIEW_DIR"
 _ATTR = "_bark_review"  # in-memory copy on the artifact object
 _ID = re.compile(r"^[0-9a-f]{8,64}$")
+log = logging.getLogger(__name__)
 
 
 class ReviewError(BarkError, ValueError):
@@ -102,7 +105,7 @@ class ReviewStore:
         return f"ReviewStore({str(self.folder)!r})"
 
     def path(self, artifact_id: str) -> Path:
-        if not _ID.match(artifact_id or ""):
+        if not isinstance(artifact_id, str) or not _ID.match(artifact_id):
             raise ReviewError(f"{artifact_id!r} is not an artifact id (hex digits, as Artifact.id gives).")
         return self.folder / f"{artifact_id}.json"
 
@@ -110,12 +113,18 @@ class ReviewStore:
         """The stored record for exactly this id, or None. A damaged file reads as absent."""
         path = self.path(artifact_id)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            with open(path, "rb") as fh:
+                blob = fh.read(limits.MAX_REVIEW_FILE_BYTES + 1)
+            data = limits.loads_json(blob, f"review file {path}", error=ReviewError,
+                                     max_bytes=limits.MAX_REVIEW_FILE_BYTES)
         except FileNotFoundError:
             return None
-        except (OSError, ValueError):
+        except (OSError, ReviewError) as exc:
+            log.warning("ignoring review file %s: %s", path, exc)
             return None
-        return data if isinstance(data, dict) and data.get("schema") == SCHEMA else None
+        if not isinstance(data, dict) or data.get("schema") != SCHEMA or not _well_formed(data):
+            return None
+        return data
 
     def write(self, review: Review) -> Path:
         assert review.artifact_id is not None
@@ -137,6 +146,16 @@ class ReviewStore:
             if data is not None:
                 return Review.from_dict({**data, "artifact_id": art_id})
         return None
+
+
+def _well_formed(data: dict[str, Any]) -> bool:
+    """A stored decision whose fields have the types :class:`Review` expects (else it reads as absent)."""
+    lineage = data.get("lineage") or []
+    return (data.get("state", "unreviewed") in STATES
+            and all(data.get(k) is None or isinstance(data.get(k), str) for k in ("reviewer", "note", "time"))
+            and isinstance(lineage, list) and all(isinstance(x, str) for x in lineage)
+            and (data.get("quality") is None or isinstance(data.get("quality"), dict))
+            and isinstance(data.get("history") or [], list))
 
 
 def _store(store: ReviewStore | str | os.PathLike | None) -> ReviewStore:
@@ -202,6 +221,8 @@ def _decide(x: Any, state: str, reviewer: str, note: str, store: Any, quality: A
         )
     if not isinstance(note, str):
         raise ReviewError(f"note must be text, got {type(note).__name__}.")
+    limits.text(reviewer, "reviewer", max_chars=1000, error=ReviewError)
+    limits.text(note, "note", max_chars=100_000, error=ReviewError)
     if quality is not None and not isinstance(quality, dict):
         if not hasattr(quality, "summary"):
             raise ReviewError("quality= takes a QualityReport or its summary() dict.")

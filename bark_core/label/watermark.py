@@ -50,8 +50,9 @@ from scipy.signal import fftconvolve
 from scipy.special import ndtr, ndtri
 
 from .. import constants as C
+from .. import limits
 from ..artifacts import Audio, Provenance
-from ..audio_io import read_audio, resample
+from ..audio_io import AudioTooLongError, audio_duration, read_audio, resample, stream_audio
 from ..errors import ArtifactError, BarkError
 
 SCHEME = "bark_core-ss-v1"
@@ -125,11 +126,11 @@ def key_bytes(key: str | bytes | bytearray | None = None) -> bytes:
     """Normalise a key so str and bytes spellings of the same key mark identically."""
     if key is None:
         env = os.environ.get("BARK_WATERMARK_KEY")
-        return env.encode("utf-8") if env else DEFAULT_KEY
+        return env.encode("utf-8", "surrogateescape") if env else DEFAULT_KEY  # the bytes the shell was given
     if isinstance(key, str):
         if not key:
             raise WatermarkError("The watermark key is an empty string; pass None for the default key or a real key.")
-        return key.encode("utf-8")
+        return limits.text(key, "the watermark key", max_chars=4096, error=WatermarkError).encode("utf-8")
     if isinstance(key, (bytes, bytearray)):
         if not key:
             raise WatermarkError("The watermark key is empty; pass None for the default key or a non-empty key.")
@@ -174,20 +175,19 @@ def _as_samples(audio: Any) -> tuple[np.ndarray, int]:
         return read_audio(audio)
     if isinstance(audio, tuple) and len(audio) == 2:
         samples, rate = audio
-        arr = np.asarray(samples, dtype=np.float64)
+        try:
+            arr = np.asarray(samples, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ArtifactError(f"audio samples must be numbers, got {type(samples).__name__} ({exc}).") from None
         if arr.ndim == 2:  # (channels, n) or (n, channels): mix down
             arr = arr.mean(axis=0 if arr.shape[0] < arr.shape[1] else 1)
         if arr.ndim != 1:
             raise ArtifactError(f"audio samples must be 1-D (mono) or 2-D (multi-channel), got shape {arr.shape}.")
         if not np.all(np.isfinite(arr)):
             raise ArtifactError("audio samples contain NaN or infinite values; clean them before detection.")
-        try:
-            rate = int(rate)
-        except (TypeError, ValueError):
-            raise ArtifactError(f"sample rate must be an integer number of Hz, got {rate!r}.") from None
-        if rate <= 0:
+        if isinstance(rate, (int, float, np.number)) and not isinstance(rate, bool) and rate <= 0:
             raise ArtifactError(f"sample rate must be positive, got {rate}.")
-        return arr, rate
+        return arr, limits.sample_rate(rate, "sample rate", error=ArtifactError)
     raise ArtifactError(
         f"Cannot read audio from a {type(audio).__name__}; pass an Audio artifact, a (samples, sample_rate) "
         "tuple or the path of an audio file."
@@ -324,16 +324,38 @@ def _fold(y: np.ndarray) -> np.ndarray:
     return buf.reshape(reps, PERIOD).sum(axis=0)
 
 
+def _fold_block(folded: np.ndarray, block: np.ndarray) -> None:
+    if block.size and np.any(block):  # whitened silence is silence: nothing to add
+        folded += _fold(_whiten(block))
+
+
 def prepare(audio: Any) -> tuple[np.ndarray, float]:
-    """Whitened, folded spectrum of the received audio, reusable across keys; and its duration."""
-    samples, rate = _as_samples(audio)
-    duration = samples.size / rate if rate else 0.0
-    y = resample(samples, rate, WATERMARK_RATE)
+    """Whitened, folded spectrum of the received audio, reusable across keys; and its duration.
+
+    Files too long to hold in memory (see :data:`bark_core.limits.MAX_FILE_AUDIO_S`) are read in
+    blocks, up to :data:`bark_core.limits.MAX_DETECT_S`, so memory stays flat for any length.
+    """
     folded = np.zeros(PERIOD)
     # Long inputs are whitened in blocks of whole periods to bound memory; any function of the
     # received audio alone keeps the null statistic exact, so block edges only cost a little signal.
+    if isinstance(audio, (str, os.PathLike)):
+        try:
+            known = audio_duration(audio)
+            if known is not None and known > limits.MAX_FILE_AUDIO_S:
+                raise AudioTooLongError(f"{audio} is long: read it in blocks")
+            samples, rate = read_audio(audio)
+        except AudioTooLongError:
+            n = 0
+            for block in stream_audio(audio, WATERMARK_RATE, _BLOCK):
+                _fold_block(folded, block.astype(np.float64))
+                n += block.size
+            return np.fft.rfft(folded), n / WATERMARK_RATE
+    else:
+        samples, rate = _as_samples(audio)
+    duration = samples.size / rate if rate else 0.0
+    y = resample(samples, rate, WATERMARK_RATE)
     for start in range(0, y.size, _BLOCK):
-        folded += _fold(_whiten(y[start : start + _BLOCK]))
+        _fold_block(folded, y[start : start + _BLOCK])
     return np.fft.rfft(folded), duration
 
 
@@ -341,7 +363,8 @@ def detect_prepared(
     folded: np.ndarray, duration_s: float, key: str | bytes | None = None, threshold: float | None = None
 ) -> Detection:
     """Correlate a :func:`prepare` result with one key's carrier."""
-    thr = DEFAULT_THRESHOLD if threshold is None else float(threshold)
+    thr = DEFAULT_THRESHOLD if threshold is None else limits.number("threshold", threshold, lo=0.0, hi=100.0,
+                                                                       error=WatermarkError)
     spec, band = _carrier_spectrum(key_bytes(key))
     # corr(tau) = sum_j F(j) c(j - tau); for a fixed F and carrier bins i.i.d. CN(0, 1) each value is
     # N(0, 2/P^2 * sum_band |F_k|^2), hence the normalisation below.
@@ -366,6 +389,10 @@ def detect(audio: Any, key: str | bytes | None = None, threshold: float | None =
     default trades sensitivity for an even smaller false-positive bound; lowering it voids the bound
     that ``Detection.false_positive_bound`` reports.
     """
+    key_bytes(key)  # a bad key or threshold fails before the audio is read
+    if threshold is not None:
+        limits.number("threshold", threshold, lo=0.0, hi=100.0, error=WatermarkError,
+                      hint=f"It is a z-score; the default {DEFAULT_THRESHOLD:.2f} bounds false alarms at 1e-6.")
     folded, duration = prepare(audio)
     return detect_prepared(folded, duration, key, threshold)
 

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from .. import constants as C
+from .. import limits
 from ..artifacts import Audio, FineCodes, Provenance, expect_artifact
 from ..audio_io import resample
 from ..errors import ArtifactError, CheckpointError
@@ -204,7 +205,20 @@ def load_codec(device: str | torch.device = "cpu", checkpoint: str | os.PathLike
                 f"Use {C.ENCODEC_CHECKPOINT_NAME} from {C.ENCODEC_CHECKPOINT_URL}."
             )
         model = _build_model()
-        result = model.load_state_dict(state, strict=False)
+        shapes = {k: v.shape for k, v in model.state_dict().items()}
+        bad = [f"{k} {tuple(getattr(v, 'shape', ()))} != {tuple(shapes[k])}" for k, v in state.items()
+               if k in shapes and (not isinstance(v, torch.Tensor) or v.shape != shapes[k])]
+        if bad:
+            raise CheckpointError(f"The EnCodec checkpoint {path} has tensors of the wrong shape for the 24 kHz "
+                                  f"model: {bad[:3]}. Use {C.ENCODEC_CHECKPOINT_NAME} ({C.ENCODEC_CHECKPOINT_URL}).")
+        if any(isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all())
+               for v in state.values()):
+            raise CheckpointError(f"The EnCodec checkpoint {path} holds NaN or infinite weights; the file is damaged. "
+                                  f"Download {C.ENCODEC_CHECKPOINT_NAME} again ({C.ENCODEC_CHECKPOINT_URL}).")
+        try:
+            result = model.load_state_dict(state, strict=False)
+        except (RuntimeError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"The EnCodec checkpoint {path} does not fit the 24 kHz model ({exc}).") from None
         if result.missing_keys or result.unexpected_keys:
             raise CheckpointError(
                 f"The EnCodec checkpoint {path} does not fit the 24 kHz model: missing {result.missing_keys[:5]}"
@@ -328,20 +342,25 @@ def encode(audio: Audio | np.ndarray, codec: EncodecModel, sample_rate: int | No
     Resampling to 24 kHz is polyphase (``audio_io.resample``, scipy; no torchaudio).
     """
     parent: Audio | None = None
+    if sample_rate is not None:
+        sample_rate = limits.sample_rate(sample_rate, error=ArtifactError)
     if isinstance(audio, Audio):
-        if sample_rate is not None and int(sample_rate) != audio.sample_rate:
+        if sample_rate is not None and sample_rate != audio.sample_rate:
             raise ArtifactError(
                 f"sample_rate={sample_rate} contradicts the Audio's own rate {audio.sample_rate}; leave it out."
             )
         parent, samples, sr = audio, audio.samples, audio.sample_rate
     elif isinstance(audio, np.ndarray):
-        if sample_rate is None or int(sample_rate) <= 0:
+        if sample_rate is None:
             raise ArtifactError("encode() needs sample_rate=<Hz> with a bare array; an Audio carries its own.")
         samples, sr = _mono_float(audio), int(sample_rate)
     else:
         raise ArtifactError(f"encode() takes an Audio or a numpy array, got {type(audio).__name__}.")
     if samples.shape[0] == 0:
         raise ArtifactError("audio to encode is empty.")
+    if samples.shape[0] / sr > limits.MAX_STAGE_S:
+        raise ArtifactError(f"audio to encode lasts {samples.shape[0] / sr:.1f} s; EnCodec here takes at most "
+                            f"{limits.MAX_STAGE_S:g} s at once (a voice uses the last 10 s). Trim it first.")
     if sr != C.SAMPLE_RATE:
         samples = resample(samples, sr, C.SAMPLE_RATE).astype(np.float32)
     device = _device_of(codec)

@@ -6,7 +6,7 @@ import re
 
 import torch
 
-from ..errors import BarkError
+from ..errors import ParameterError
 
 DTYPES = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16, "float16": torch.float16,
           "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
@@ -20,7 +20,7 @@ def best_device() -> str:
     return "cpu"
 
 
-class DeviceError(BarkError, ValueError):
+class DeviceError(ParameterError):
     """A device name is wrong, or names hardware this machine (or this torch build) does not have."""
 
 
@@ -58,4 +58,4 @@ def resolve_dtype(value: str | torch.dtype | None, device: str) -> torch.dtype:
     try:
         return DTYPES[str(value).lower()]
     except KeyError:
-        raise ValueError(f"Unknown precision {value!r}; use fp32, fp16 or bf16.") from None
+        raise ParameterError(f"Unknown precision {value!r:.40}; use fp32, fp16 or bf16.") from None

@@ -38,6 +38,53 @@ class GPTConfig:
         return asdict(self)
 
 
+# What a checkpoint's config may declare. The published models sit well inside; the bounds stop a
+# hostile file from asking for a 50-million-position cache or 100,000 layers before any weight is read.
+CONFIG_BOUNDS: dict[str, tuple[int, int]] = {
+    "block_size": (C.CONTEXT_WINDOW_SIZE, 4 * C.CONTEXT_WINDOW_SIZE),
+    "n_layer": (1, 96),
+    "n_head": (1, 128),
+    "n_embd": (8, 8192),
+    "input_vocab_size": (1, 1_000_000),
+    "output_vocab_size": (1, 1_000_000),
+}
+MAX_KV_CACHE_BYTES = 2 * 1024**3  # keys and values of one row at full length, fp32 (large Bark: 0.2 GB)
+# the ids each stage feeds in and reads out, so a checkpoint of another stage is refused up front
+STAGE_MIN_VOCAB: dict[str, tuple[int, int]] = {
+    "text": (C.SEMANTIC_INFER_TOKEN + 1, C.SEMANTIC_VOCAB_SIZE + 1),
+    "coarse": (C.COARSE_INFER_TOKEN + 1, C.SEMANTIC_VOCAB_SIZE + C.N_COARSE_CODEBOOKS * C.CODEBOOK_SIZE),
+    "fine": (C.FINE_PAD_TOKEN + 1, C.CODEBOOK_SIZE),
+}
+
+
+def check_config(stage: str, cfg: GPTConfig, source: str, error: type[Exception] = ValueError) -> GPTConfig:
+    """Refuse a config no Bark checkpoint has, before any memory is allocated for it."""
+    for name, (lo, hi) in CONFIG_BOUNDS.items():
+        value = getattr(cfg, name)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise error(f"{source}: {name} must be a whole number, got {value!r:.40}. The checkpoint is damaged.")
+        if not lo <= value <= hi:
+            raise error(f"{source}: {name}={value} is outside {lo}..{hi}, the range any Bark checkpoint uses. "
+                        "The checkpoint is damaged or not a Bark model.")
+    if cfg.n_embd % cfg.n_head:
+        raise error(f"{source}: n_embd={cfg.n_embd} is not a multiple of n_head={cfg.n_head}. The checkpoint is "
+                    "damaged or not a Bark model.")
+    kv = 2 * cfg.n_layer * cfg.block_size * cfg.n_embd * 4
+    if kv > MAX_KV_CACHE_BYTES:
+        raise error(f"{source}: n_layer x block_size x n_embd asks for a {kv / 1024**3:.1f} GiB cache per row; Bark "
+                    "needs 0.2 GiB. The checkpoint is damaged or not a Bark model.")
+    need_in, need_out = STAGE_MIN_VOCAB.get(stage, (1, 1))
+    if cfg.input_vocab_size < need_in or cfg.output_vocab_size < need_out:
+        raise error(f"{source}: vocabularies {cfg.input_vocab_size}/{cfg.output_vocab_size} are too small for the "
+                    f"{stage} model (it needs at least {need_in}/{need_out}). Is it another stage's checkpoint?")
+    if stage == "fine" and (cfg.n_codes_total != C.N_FINE_CODEBOOKS or not 1 <= cfg.n_codes_given < cfg.n_codes_total):
+        raise error(f"{source}: a fine model predicts {C.N_FINE_CODEBOOKS} codebooks from 1, but the checkpoint says "
+                    f"n_codes_total={cfg.n_codes_total!r:.20}, n_codes_given={cfg.n_codes_given!r:.20}.")
+    if not isinstance(cfg.bias, bool) or isinstance(cfg.dropout, bool) or not isinstance(cfg.dropout, (int, float)):
+        raise error(f"{source}: bias must be true/false and dropout a number. The checkpoint is damaged.")
+    return cfg
+
+
 SIZES: dict[str, dict[str, int]] = {
     "large": {"n_layer": 24, "n_head": 16, "n_embd": 1024},
     "small": {"n_layer": 12, "n_head": 12, "n_embd": 768},

@@ -7,12 +7,14 @@ when allowed); :mod:`bark_core.models.hf_format` reads the tensors.
 
 from __future__ import annotations
 
-import json
 import os
+import re
 from pathlib import Path
+from typing import Any
 
 from ..errors import CheckpointError
 from ..hub import HubFileError, hub_cache, hub_endpoint, hub_unreachable
+from ..limits import loads_json
 
 CONFIG_NAME = "config.json"
 SAFE_WEIGHTS = "model.safetensors"
@@ -62,14 +64,50 @@ def _offline_from_env() -> bool:
     return bool(getattr(constants, "HF_HUB_OFFLINE", False))
 
 
+def safe_file_name(name: Any, where: str, listed_in: str) -> str:
+    """A file name from an index or manifest, if it stays inside its folder; CheckpointError otherwise."""
+    if not isinstance(name, str) or not name or "\0" in name:
+        raise CheckpointError(f"{listed_in} of {where} names {name!r:.80} as a weight file; file names must be "
+                              "non-empty text. The index is damaged; re-download it.")
+    norm = name.replace("\\", "/")
+    if norm.startswith("/") or re.match(r"^[A-Za-z]:", norm) or ".." in norm.split("/"):
+        raise CheckpointError(f"{listed_in} of {where} names {name!r:.80}, which lies outside the checkpoint folder. "
+                              "Only files inside the folder are loaded; the index is damaged or hostile.")
+    return name
+
+
+def inside(folder: Path, path: Path, what: str) -> Path:
+    """``path`` if it resolves inside ``folder`` (or, for a hub snapshot, inside its repo's blob store).
+
+    Symlinks are followed: a file of the folder that links elsewhere on the disk is refused too.
+    """
+    base = folder.resolve()
+    real = path.resolve()
+    roots = [base]
+    if base.parent.name == "snapshots":  # hub cache: snapshots/<rev>/file -> ../../blobs/<sha>
+        roots.append(base.parent.parent / "blobs")
+    if not any(real == r or r in real.parents for r in roots):
+        raise CheckpointError(f"{what} {path.name!r} resolves to {real}, outside the model folder {folder}. Only "
+                              "files inside the model folder are loaded; copy the file into it instead of linking.")
+    return path
+
+
 def _read_index(index: Path, where: str) -> list[str]:
-    """Shard file names of a sharded checkpoint, in first-use order."""
+    """Shard file names of a sharded checkpoint, in first-use order, each checked to stay in its folder."""
     try:
-        weight_map = json.loads(index.read_text())["weight_map"]
-    except (OSError, ValueError, KeyError, TypeError) as e:
+        blob = index.read_bytes()
+    except OSError as e:
         raise CheckpointError(f"Cannot read the shard index {index.name} of {where}: {e}. "
                               f"Delete it (and re-download) or point at another copy.") from e
-    return list(dict.fromkeys(weight_map.values()))
+    data = loads_json(blob, f"shard index {index.name} of {where}", error=CheckpointError)
+    weight_map = data.get("weight_map") if isinstance(data, dict) else None
+    if not isinstance(weight_map, dict) or not weight_map:
+        raise CheckpointError(f"The shard index {index.name} of {where} has no weight_map. "
+                              f"Delete it (and re-download) or point at another copy.")
+    if not all(isinstance(k, str) for k in weight_map):
+        raise CheckpointError(f"The shard index {index.name} of {where} is damaged (non-text tensor names).")
+    names = [safe_file_name(v, where, f"The shard index {index.name}") for v in weight_map.values()]
+    return list(dict.fromkeys(names))
 
 
 def _resolve_local(folder: Path) -> tuple[Path, list[Path]]:
@@ -84,10 +122,12 @@ def _resolve_local(folder: Path) -> tuple[Path, list[Path]]:
     if not config.is_file():
         raise CheckpointError(f"{CONFIG_NAME} is missing from the Bark checkpoint {where}. Copy the repository's "
                               f"{CONFIG_NAME} next to its weights, or pass the folder that has both.")
+    inside(folder, config, "The config")
     for name in _weight_candidates():
         path = folder / name
         if not path.is_file():
             continue
+        inside(folder, path, "The weight file")
         if not name.endswith(".index.json"):
             return config, [path]
         shards = [folder / s for s in _read_index(path, where)]
@@ -95,7 +135,7 @@ def _resolve_local(folder: Path) -> tuple[Path, list[Path]]:
         if missing:
             raise CheckpointError(f"Shard {missing[0]} listed in {name} is missing from the Bark checkpoint {where} "
                                   f"({len(missing)} of {len(shards)} shards missing). Download all shards into it.")
-        return config, shards
+        return config, [inside(folder, s, "The shard") for s in shards]
     extra = "" if _safetensors_available() else f" ({SAFE_WEIGHTS} needs `pip install safetensors`)"
     raise CheckpointError(f"No weights in the Bark checkpoint {where}: expected {SAFE_WEIGHTS}, {SAFE_INDEX}, "
                           f"{BIN_WEIGHTS} or {BIN_INDEX}{extra}. Put the repository's weight file(s) next to "
@@ -173,7 +213,7 @@ def _resolve_hub(repo: str, revision: str | None, cache_dir: str | os.PathLike |
             if got is None:
                 raise CheckpointError(f"Cannot get shard {shard} (listed in {name}) from {where}: {failures[-1]}. "
                                       f"{_HOW_TO_FIX}")
-            shards.append(got)
+            shards.append(inside(config.parent, got, "The shard"))
         return config, shards
     if unreachable is not None:
         raise not_cached(SAFE_WEIGHTS)

@@ -26,7 +26,6 @@ Safety: ``.bin`` files are read only with ``torch.load(weights_only=True)``, whi
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 from dataclasses import fields
@@ -35,7 +34,8 @@ from pathlib import Path
 import torch
 
 from ..errors import CheckpointError
-from .gpt import GPTConfig, build_model
+from ..limits import loads_json
+from .gpt import GPTConfig, build_model, check_config
 from .hf_files import BIN_INDEX, BIN_WEIGHTS, SAFE_INDEX, SAFE_WEIGHTS, resolve_hf_files
 
 #: stage -> (key prefix inside a full BarkModel, sub-config key in config.json, model_type of a lone sub-model)
@@ -84,16 +84,17 @@ _ORIG_MOD = "_orig_mod."  # torch.compile wrapper prefix, present in some of Sun
 def _canonical_stage(stage: str) -> str:
     stage = _STAGE_ALIASES.get(stage, stage)
     if stage not in STAGE_LAYOUT:
-        raise ValueError(f"Unknown model stage {stage!r}; use one of {sorted(STAGE_LAYOUT)}.")
+        raise CheckpointError(f"Unknown model stage {stage!r}; use one of {sorted(STAGE_LAYOUT)}.")
     return stage
 
 
 def _read_config(path: Path) -> dict:
     try:
-        config = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
+        blob = path.read_bytes()
+    except OSError as e:
         raise CheckpointError(f"Cannot read {path.name} at {path}: {e}. "
                               f"Re-download it or point at another copy.") from e
+    config = loads_json(blob, f"{path.name} at {path}", error=CheckpointError)
     if not isinstance(config, dict):
         raise CheckpointError(f"{path.name} at {path} is not a JSON object; is it a transformers Bark config?")
     return config
@@ -199,10 +200,10 @@ def _files_for_stage(files: list[Path], select) -> list[Path]:
         index = folder / index_name
         if index.is_file():
             try:
-                weight_map = json.loads(index.read_text())["weight_map"]
-            except (OSError, ValueError, KeyError, TypeError):
+                weight_map = loads_json(index.read_bytes(), index.name, error=CheckpointError)["weight_map"]
+                needed = {v for k, v in weight_map.items() if select(k) is not None}
+            except (OSError, CheckpointError, KeyError, TypeError, AttributeError):
                 return files
-            needed = {v for k, v in weight_map.items() if select(k) is not None}
             chosen = [f for f in files if f.name in needed]
             if chosen:
                 return chosen
@@ -309,7 +310,7 @@ def load_hf_stage(repo_or_dir: str | os.PathLike, stage: str, *, revision: str |
                                           local_files_only=local_files_only)
     config = _read_config(config_path)
     sub, prefixes = _stage_sub_config(config, stage, config_path)
-    cfg = gpt_config_from_hf(sub)
+    cfg = check_config(stage, gpt_config_from_hf(sub), f"{config_path.name} at {config_path}", error=CheckpointError)
     others = tuple(p + "." for s, (p, _, _) in STAGE_LAYOUT.items() if s != stage) + ("codec_model.",)
 
     def select(key: str) -> str | None:

@@ -24,7 +24,7 @@ from .. import constants as C
 from ..errors import CheckpointError
 from ..fileio import atomic_write
 from ..hub import file_sha256
-from .gpt import GPTConfig, build_model
+from .gpt import GPTConfig, build_model, check_config
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def safe_torch_load(path: str | os.PathLike, map_location: str | torch.device = 
             f"Refusing to load {path}: the file asks to run code or build objects that are not plain weights"
             f"{what}. Only load checkpoints from sources you trust, and re-save them as plain tensors."
         ) from exc
-    except (RuntimeError, EOFError, OSError) as exc:
+    except Exception as exc:  # zip and storage errors, truncation, type errors from a damaged pickle
         raise CheckpointError(
             f"Cannot read checkpoint {path} ({exc}). The file may be truncated; delete it and download it again."
         ) from exc
@@ -81,21 +81,31 @@ def suno_filename(stage: str, size: str) -> str:
     return C.SUNO_CHECKPOINT_FILES[size][stage]
 
 
-def _config_from_args(stage: str, args: dict[str, Any]) -> GPTConfig:
+def _config_from_args(stage: str, args: Any, source: str = "the checkpoint") -> GPTConfig:
+    """Our config from a checkpoint's ``model_args``, bounds-checked before any model is built."""
+    if not isinstance(args, dict):
+        raise CheckpointError(f"{source}: model_args must be a dict, got {type(args).__name__}. The file is damaged.")
     args = dict(args)
     if "vocab_size" in args:  # older checkpoints carry one vocabulary for both ends
         vocab = args.pop("vocab_size")
         args.setdefault("input_vocab_size", vocab)
         args.setdefault("output_vocab_size", vocab)
     known = set(GPTConfig.__dataclass_fields__)
-    cfg = GPTConfig(**{k: (v.item() if hasattr(v, "item") else v) for k, v in args.items() if k in known})
-    return cfg
+
+    def plain(v: Any) -> Any:
+        return v.item() if isinstance(v, (np.generic, torch.Tensor)) and getattr(v, "ndim", 0) == 0 else v
+
+    cfg = GPTConfig(**{k: plain(v) for k, v in args.items() if isinstance(k, str) and k in known})
+    return check_config(stage, cfg, source, error=CheckpointError)
 
 
 def state_dict_from_suno(raw: dict[str, Any]) -> dict[str, torch.Tensor]:
     """Strip torch.compile's ``_orig_mod.`` prefix and the causal-mask buffers."""
     out = {}
     for key, value in raw.items():
+        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
+            raise CheckpointError(f"The checkpoint's weights hold {type(value).__name__} under {key!r:.60}; a Bark "
+                                  "checkpoint holds only tensors. The file is damaged.")
         if key.startswith("_orig_mod."):
             key = key[len("_orig_mod."):]
         if key.endswith(".attn.bias") and value.dim() == 4:
@@ -117,6 +127,19 @@ def load_model_weights(stage: str, config: GPTConfig, state_dict: dict[str, torc
             f"{source} does not fit Bark's {stage} model: missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
             f"unexpected {extra[:5]}{'...' if len(extra) > 5 else ''}. Is it the {stage} checkpoint?"
         )
+    expected_shapes = {k: v.shape for k, v in model.state_dict().items()}
+    bad = [f"{k} {tuple(state_dict[k].shape)} != {tuple(s)}" for k, s in expected_shapes.items()
+           if state_dict[k].shape != s]
+    if bad:
+        raise CheckpointError(f"{source} has tensors of the wrong shape for its config: {bad[:3]}. The config and "
+                              "weights may be from different checkpoints; re-download it.")
+    for key, tensor in state_dict.items():
+        if not (tensor.is_floating_point() or tensor.is_complex()):
+            raise CheckpointError(f"{source}: weight {key} has dtype {tensor.dtype}; weights are floating point. "
+                                  "The file is damaged.")
+        if not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(f"{source}: weight {key} holds NaN or infinite values; the file is damaged. "
+                                  "Delete it and download it again.")
     try:
         model.load_state_dict(state_dict, assign=True)
     except RuntimeError as exc:
@@ -135,7 +158,9 @@ def load_suno_checkpoint(path: str | os.PathLike, stage: str, *, device: str | t
     ckpt = safe_torch_load(path)
     if not isinstance(ckpt, dict) or "model" not in ckpt or "model_args" not in ckpt:
         raise CheckpointError(f"{path} is not a Bark checkpoint (expected a dict with 'model' and 'model_args').")
-    config = _config_from_args(stage, ckpt["model_args"])
+    config = _config_from_args(stage, ckpt["model_args"], str(path))
+    if not isinstance(ckpt["model"], dict):
+        raise CheckpointError(f"{path}: 'model' must be a dict of tensors, got {type(ckpt['model']).__name__}.")
     model = load_model_weights(stage, config, state_dict_from_suno(ckpt["model"]), source=str(path),
                                device=device, dtype=dtype)
     return LoadedModel(model=model, stage=stage, config=config, model_id=model_id or str(path),

@@ -39,6 +39,7 @@ from .. import constants as C
 from ..errors import CheckpointError
 from ..fileio import atomic_write
 from ..hub import HubFileError, hub_cache, hub_endpoint, hub_unreachable
+from ..limits import loads_json
 
 VOCAB_FILE = "vocab.txt"
 TOKENIZER_FILE = "tokenizer.json"
@@ -162,6 +163,11 @@ class BarkTokenizer:
                 f"WordPiece vocabulary. Use the vocab.txt or tokenizer.json of {C.TOKENIZER_REPO}."
             )
         self._vocab: dict[str, int] = dict(vocab)
+        top = C.TEXT_PAD_TOKEN - C.TEXT_ENCODING_OFFSET  # Bark's text embedding holds 119,547 word pieces
+        bad = next((t for t, i in self._vocab.items() if type(i) is not int or not 0 <= i < top), None)
+        if bad is not None:
+            raise CheckpointError(f"The tokenizer vocabulary from {source} gives {bad!r:.40} the id "
+                                  f"{self._vocab[bad]!r:.20}; Bark takes 0..{top - 1}. Use {C.TOKENIZER_REPO}'s.")
         self.source = source
         self.unk_token = unk_token
         self.unk_id = self._vocab[unk_token]
@@ -248,6 +254,7 @@ class BarkTokenizer:
         """Read a BERT ``vocab.txt`` the way transformers' ``load_vocab`` does (line number = id)."""
         path = Path(path)
         try:
+            _check_size(path)
             with open(path, encoding="utf-8") as reader:
                 lines = reader.readlines()
         except (OSError, UnicodeDecodeError) as exc:
@@ -265,8 +272,9 @@ class BarkTokenizer:
         """Take the WordPiece vocabulary out of a ``tokenizers`` ``tokenizer.json``."""
         path = Path(path)
         try:
-            data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            _check_size(path)
+            data: Any = loads_json(path.read_bytes(), str(path), error=CheckpointError, max_bytes=MAX_TOKENIZER_BYTES)
+        except (OSError, UnicodeDecodeError, ValueError, CheckpointError) as exc:
             raise CheckpointError(
                 f"Cannot read the tokenizer file {path} ({exc}). Point load_tokenizer() at an intact "
                 f"tokenizer.json or vocab.txt of {C.TOKENIZER_REPO}."
@@ -281,15 +289,23 @@ class BarkTokenizer:
             raise CheckpointError(
                 f"{path} describes a lower-casing (uncased) tokenizer; Bark needs the cased {C.TOKENIZER_REPO}."
             )
-        vocab = {str(k): int(v) for k, v in model["vocab"].items()}
+        vocab = {str(k): v for k, v in model["vocab"].items()}  # ids are checked when the tokenizer is built
         specials = list(SPECIAL_TOKENS)
         for added in data.get("added_tokens") or []:
             if isinstance(added, dict) and added.get("special") and "content" in added:
-                vocab.setdefault(str(added["content"]), int(added["id"]))
+                vocab.setdefault(str(added["content"]), added.get("id"))
                 if added["content"] not in specials:
                     specials.append(str(added["content"]))
         unk = str(model.get("unk_token") or UNK_TOKEN)
         return cls(vocab, source=source or str(path), special_tokens=specials, unk_token=unk)
+
+
+MAX_TOKENIZER_BYTES = 64 * 1024**2  # bert-base-multilingual-cased: vocab.txt 1 MB, tokenizer.json 3 MB
+
+
+def _check_size(path: Path) -> None:
+    if path.stat().st_size > MAX_TOKENIZER_BYTES:
+        raise CheckpointError(f"{path} is far larger than a tokenizer file; use the one of {C.TOKENIZER_REPO}.")
 
 
 def _from_file(path: Path, source: str | None = None) -> BarkTokenizer:

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import limits
 from ..artifacts import Audio, load_artifact
 from ..audio_io import read_audio
 from .asr import transcribe
@@ -84,9 +85,14 @@ def check(audio: Audio | str | os.PathLike, *, text: str | None = None, expect: 
     or "any" (technical checks only).
     ``asr``: also transcribe with pocketsphinx, if installed (approximate; English only).
     """
-    if expect not in EXPECT:
-        raise QualityError(f"expect must be one of {', '.join(EXPECT)}, got {expect!r}.")
+    if not isinstance(expect, str) or expect not in EXPECT:
+        raise QualityError(f"expect must be one of {', '.join(EXPECT)}, got {expect!r:.40}.")
+    limits.text(text, "text", max_chars=limits.MAX_LONG_TEXT_CHARS, error=QualityError, allow_none=True)
     samples, sr, source, art_id, art = _load(audio)
+    if samples.size > limits.MAX_AUDIO_SAMPLES:
+        raise QualityError(f"{source} has {samples.size:,} samples ({samples.size / sr / 60:.1f} min); the quality "
+                           f"check analyses at most {limits.MAX_AUDIO_SAMPLES:,} ({limits.MAX_FILE_AUDIO_S / 60:g} min "
+                           "at 24 kHz) at once. Check it in parts: bark_core.slice_artifact(audio, start_s, end_s).")
     text_source = None
     if text is not None:
         text_source = "argument"

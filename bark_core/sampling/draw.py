@@ -12,13 +12,14 @@ import torch
 from torch.nn import functional as F
 
 from .. import constants as C
-from ..errors import BarkError
+from .. import limits
+from ..errors import ParameterError
 
 Seed = int | torch.Generator | None
 STAGE_SEEDS = ("semantic", "coarse", "fine")  # the labels generate() derives each stage's seed with
 
 
-class SeedError(BarkError, ValueError):
+class SeedError(ParameterError):
     """A seed is not a whole number in 0..2**63-1 (or a torch.Generator)."""
 
 
@@ -57,8 +58,7 @@ def make_generator(seed: Seed, device: torch.device | str) -> tuple[torch.Genera
         return seed, None
     if seed is None:
         seed = secrets.randbits(63)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer or a torch.Generator, got {seed!r}.")
+    limits.seed_value(seed)
     device = torch.device(device)
     gen = torch.Generator(device=device if device.type != "mps" else "cpu")
     gen.manual_seed(int(seed))
@@ -98,8 +98,7 @@ def sample(logits: torch.Tensor, generator: torch.Generator, temp: float | None,
     """
     if temp is None:
         return torch.argmax(logits, dim=-1), None
-    if temp <= 0:
-        raise ValueError(f"temperature must be > 0 (or None for argmax), got {temp}.")
+    limits.number("temperature", temp, lo=0.0, lo_open=True, hint="Use e.g. 0.7, or None for argmax.")
     probs = F.softmax(filter_logits(logits, top_k, top_p) / temp, dim=-1)
     flat = probs.reshape(-1, probs.shape[-1])
     if flat.device.type == "mps":  # multinomial is unreliable on MPS

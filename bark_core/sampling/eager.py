@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from .. import constants as C
+from .. import limits
 from ..errors import ArtifactError
 from .draw import sample
 
@@ -168,12 +169,10 @@ def left_pad_prompts(prompts: list[torch.Tensor], device: torch.device) -> tuple
 
 
 def check_coarse_settings(max_coarse_history: int, sliding_window_len: int) -> None:
-    if not C.MIN_COARSE_HISTORY <= max_coarse_history <= C.MAX_COARSE_HISTORY:
-        raise ValueError(f"max_coarse_history must be in {C.MIN_COARSE_HISTORY}..{C.MAX_COARSE_HISTORY}, "
-                         f"got {max_coarse_history}.")
-    if sliding_window_len < 1 or max_coarse_history + sliding_window_len > C.CONTEXT_WINDOW_SIZE - 256:
-        raise ValueError(f"sliding_window_len must be >= 1 and max_coarse_history + sliding_window_len <= 768, "
-                         f"got {sliding_window_len}.")
+    limits.number("max_coarse_history", max_coarse_history, lo=C.MIN_COARSE_HISTORY, hi=C.MAX_COARSE_HISTORY,
+                  integer=True, hint=f"Suno uses {C.MAX_COARSE_HISTORY}.")
+    limits.number("sliding_window_len", sliding_window_len, lo=1, hi=C.CONTEXT_WINDOW_SIZE - 256 - max_coarse_history,
+                  integer=True, hint="max_coarse_history + sliding_window_len must stay <= 768 (Suno: 630 + 60).")
 
 
 @torch.inference_mode()

@@ -26,6 +26,8 @@ import torch
 from torch.nn import functional as F
 
 from .. import constants as C
+from .. import limits
+from ..errors import ParameterError
 from ..models.gpt import GPT
 from .draw import filter_logits
 from .eager import (
@@ -53,7 +55,7 @@ def resolve_decoder(decoder: str | bool | None, device: torch.device | str) -> s
         return "eager"
     decoder = "auto" if decoder is None else str(decoder).lower()
     if decoder not in DECODERS:
-        raise ValueError(f"Unknown decoder {decoder!r}; use 'auto', 'fast' or 'eager'.")
+        raise ParameterError(f"Unknown decoder {decoder!r}; use 'auto', 'fast' or 'eager'.")
     if decoder == "auto":
         return "fast" if torch.device(device).type == "cuda" else "eager"
     return decoder
@@ -73,8 +75,8 @@ class DeviceSampler:
 
     def __init__(self, generators: Sequence[torch.Generator], width: int, device: torch.device,
                  temp: float | None, top_k: int | None, top_p: float | None):
-        if temp is not None and temp <= 0:
-            raise ValueError(f"temperature must be > 0 (or None for argmax), got {temp}.")
+        if temp is not None:
+            limits.number("temperature", temp, lo=0.0, lo_open=True, hint="Use e.g. 0.7, or None for argmax.")
         self.generators = list(generators)
         self.temp, self.top_k, self.top_p = temp, top_k, top_p
         self.noise = torch.ones(len(self.generators), width, device=device, dtype=torch.float32)

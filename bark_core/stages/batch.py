@@ -13,17 +13,28 @@ from typing import Any
 import torch
 
 from .. import constants as C
+from .. import limits
 from ..artifacts import CoarseCodes, FineCodes, Provenance, SemanticTokens
-from ..errors import ArtifactError
+from ..errors import ArtifactError, BadTextError, ParameterError
 from ..sampling import make_generator, master_seed, stage_seeds
 from ..sampling.batch import coarse_tokens_batch, fine_tokens_batch, semantic_tokens_batch
 from ..sampling.eager import device_of
 from ..sampling.fast import coarse_tokens_fast, semantic_tokens_fast
-from .generation import child_provenance, decode, encode_text, normalize_text, settings_dtype, stage_extra, voice_label
+from .generation import (
+    check_generate_settings,
+    child_provenance,
+    decode,
+    encode_text,
+    normalize_text,
+    settings_dtype,
+    stage_extra,
+    voice_label,
+)
 from .modelset import BarkModels
 from .pipeline import Take
 
 Progress = Callable[[str, int, int], None] | None
+MAX_BATCH = 256  # texts per call: each needs its own KV cache rows on the device
 
 
 def _per_item(value: Any, n: int, name: str) -> list[Any]:
@@ -44,12 +55,20 @@ def generate_batch(models: BarkModels, texts: Sequence[str], voices: Any = None,
     With integer seeds, item i equals ``generate(models, texts[i], voices[i], seed=seeds[i])``. An item
     without a seed gets its own drawn master seed, as ``generate`` does; ``takes[i].seed`` redoes it.
     """
-    if isinstance(texts, str) or not texts:
-        raise ArtifactError("generate_batch takes a non-empty list of texts; use generate() for one text.")
+    if isinstance(texts, str) or not isinstance(texts, Sequence) or not texts:
+        raise BadTextError("generate_batch takes a non-empty list of texts; use generate() for one text.")
+    if len(texts) > MAX_BATCH:
+        raise ParameterError(f"generate_batch takes at most {MAX_BATCH} texts at once, got {len(texts)}; "
+                             "split the list into batches.")
     n = len(texts)
     norm = [normalize_text(t) for t in texts]
-    vs = [models.voice(v) for v in _per_item(voices, n, "voices")]
+    check_generate_settings(semantic_temp=semantic_temp, coarse_temp=coarse_temp, fine_temp=fine_temp, top_k=top_k,
+                            top_p=top_p, min_eos_p=min_eos_p, max_gen_duration_s=max_gen_duration_s,
+                            allow_early_stop=allow_early_stop, progress=progress)
     seed_list = _per_item(seeds, n, "seeds")
+    for s in seed_list:
+        limits.seed_value(s)
+    vs = [models.voice(v) for v in _per_item(voices, n, "voices")]
     tok = models.tokenizer
     encoded = [encode_text(tok, t) for t in norm]
     masters = [None if isinstance(s, torch.Generator) else master_seed(s) for s in seed_list]

@@ -11,10 +11,26 @@ from typing import Any
 import numpy as np
 
 from .. import constants as C
-from ..artifacts import SemanticTokens
+from .. import limits
+from ..artifacts import Audio, SemanticTokens
+from ..edit import slice_artifact
+from ..errors import ArtifactError
 from ..models import codec
 from ..rights import require_rights_for_audio_voice
 from ..voices import Voice
+
+
+def _last_seconds(audio: Any, seconds: float, sample_rate: int | None) -> Any:
+    """The end of a recording: only that much is encoded, however long the recording is."""
+    if isinstance(audio, Audio):
+        n = int(seconds * audio.sample_rate)
+        return audio if audio.n_samples <= n else slice_artifact(audio, audio.duration_s - n / audio.sample_rate)
+    if isinstance(audio, np.ndarray) and sample_rate:
+        n = int(seconds * limits.sample_rate(sample_rate, error=ArtifactError))
+        if audio.ndim == 2 and audio.shape[0] > audio.shape[1]:  # (samples, channels)
+            return audio[-n:]
+        return audio[..., -n:]
+    return audio
 
 
 def voice_from_audio(models: Any, audio: Any, *, rights: Any, semantic: Any = None, name: str = "reference",
@@ -26,6 +42,9 @@ def voice_from_audio(models: Any, audio: Any, *, rights: Any, semantic: Any = No
     record (who consented to what, when) is required and travels with the voice into every label.
     """
     record = require_rights_for_audio_voice(rights)
+    max_seconds = limits.number("max_seconds", max_seconds, lo=0.1, hi=limits.MAX_STAGE_S - 1.0,
+                                hint="It is how much of the recording's end becomes the voice (default 10 s).")
+    audio = _last_seconds(audio, max_seconds + 1.0, sample_rate)  # a second more: EnCodec's context at the cut
     with models.use("codec") as codec_model:
         fine = codec.encode(audio, codec_model, sample_rate=sample_rate)
     n = min(fine.n_frames, int(max_seconds * C.COARSE_RATE_HZ))

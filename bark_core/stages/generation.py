@@ -19,13 +19,21 @@ import numpy as np
 import torch
 
 from .. import constants as C
+from .. import limits
 from ..artifacts import Audio, CoarseCodes, FineCodes, Provenance, SemanticTokens, expect_artifact
 from ..cache import cache_key, seed_part
-from ..errors import ArtifactError, BadTextError
+from ..errors import ArtifactError, BadTextError, ParameterError
 from ..models import codec
 from ..rights import voice_origin
 from ..sampling import DrawnSeed, Seed, make_generator
-from ..sampling.eager import check_coarse_settings, coarse_tokens, device_of, fine_tokens, semantic_tokens
+from ..sampling.eager import (
+    check_coarse_settings,
+    coarse_steps,
+    coarse_tokens,
+    device_of,
+    fine_tokens,
+    semantic_tokens,
+)
 from ..sampling.fast import coarse_tokens_fast, semantic_tokens_fast
 from ..voices import Voice
 from .modelset import BarkModels
@@ -38,10 +46,11 @@ class TextTruncatedWarning(UserWarning):
     """The text did not fit the 256-token window and its end was cut, as Suno's code does."""
 
 
-def normalize_text(text: Any) -> str:
+def normalize_text(text: Any, max_chars: int = limits.MAX_TEXT_CHARS) -> str:
     """Collapse whitespace like Suno does; reject what cannot be spoken with a clear message."""
     if not isinstance(text, str):
         raise BadTextError(f"Text must be a string, got {type(text).__name__}. Pass the words to speak as str.")
+    limits.text(text, "Text", max_chars=max_chars, error=BadTextError)
     norm = re.sub(r"\s+", " ", text).strip()
     if not norm:
         raise BadTextError("Text is empty or only whitespace. Type the words (or cues like [laughter]) to speak.")
@@ -57,6 +66,56 @@ def encode_text(tokenizer: Any, text: str) -> tuple[np.ndarray, float]:
         ids = ids[: C.TEXT_WINDOW]
     return ids, cut
 
+
+
+# --------------------------------------------------------------------------------------------------
+# Settings, checked before any model loads
+# --------------------------------------------------------------------------------------------------
+
+def check_progress(progress: Any) -> None:
+    if progress is not None and not callable(progress):
+        raise ParameterError(f"progress must be a function (done, total) or None, got {type(progress).__name__}.")
+
+
+def check_semantic_settings(temp: Any = None, top_k: Any = None, top_p: Any = None, min_eos_p: Any = None,
+                            max_gen_duration_s: Any = None, allow_early_stop: Any = True) -> None:
+    """The text stage's settings: refuse NaN, infinities, wrong types and values outside their range."""
+    limits.sampling_settings(temp, top_k, top_p)
+    limits.number("min_eos_p", min_eos_p, lo=0.0, hi=1.0, allow_none=True,
+                  hint="It is the end-of-speech probability that stops generation (Suno: 0.2), or None.")
+    limits.number("max_gen_duration_s", max_gen_duration_s, lo=0.0, lo_open=True, hi=3600.0, allow_none=True,
+                  hint="One generation makes at most about 15 s; None for no cap.")
+    if not isinstance(allow_early_stop, (bool, np.bool_)):
+        raise ParameterError(f"allow_early_stop must be True or False, got {allow_early_stop!r:.40}.")
+
+
+def check_generate_settings(*, semantic_temp: Any = None, coarse_temp: Any = None, fine_temp: Any = None,
+                            top_k: Any = None, top_p: Any = None, min_eos_p: Any = None,
+                            max_gen_duration_s: Any = None, allow_early_stop: Any = True, progress: Any = None,
+                            seed: Any = None) -> None:
+    """Every setting of :func:`~bark_core.stages.generate`, checked up front (not after minutes of work)."""
+    check_semantic_settings(semantic_temp, top_k, top_p, min_eos_p, max_gen_duration_s, allow_early_stop)
+    limits.sampling_settings(coarse_temp, temp_name="coarse_temp")
+    limits.sampling_settings(fine_temp, temp_name="fine_temp")
+    limits.seed_value(seed)
+    check_progress(progress)
+
+
+def _made_by(hit: Any, seed: Seed, settings: dict[str, Any]) -> bool:
+    """Whether a cached result records the seed and settings of this request (an entry of another request
+    copied under this key does not)."""
+    recorded = hit.provenance.settings
+    if isinstance(seed, int) and not isinstance(seed, bool) and hit.provenance.seed != seed:
+        return False
+    return all(recorded.get(k) == v for k, v in settings.items())
+
+
+def _check_length(art: Any, limit: int, stage: str) -> None:
+    if art.n_frames > limit:
+        raise ArtifactError(
+            f"The {art.KIND} artifact has {art.n_frames:,} frames ({art.duration_s:.1f} s); the {stage} stage takes at "
+            f"most {limit:,} ({limits.MAX_STAGE_S:g} s; one Bark generation makes about 15 s). Cut it with "
+            "slice_artifact() and run the parts, then join the audio with concat().")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -77,8 +136,12 @@ def _device_class(models: BarkModels, stage: str) -> str:
 
 
 def _cached(models: BarkModels, stage: str, seed: Seed, parts: dict[str, Any], compute: Callable[[], Any],
-            parent: Any = None) -> Any:
-    """Serve a stage from ``models.cache`` when its key is known, else compute and store it."""
+            parent: Any = None, fits: Callable[[Any], bool] | None = None) -> Any:
+    """Serve a stage from ``models.cache`` when its key is known, else compute and store it.
+
+    ``fits(hit)`` checks a stored result against this request (its parent id, its length); a hit that
+    does not fit was tampered with or damaged, and is recomputed instead of served.
+    """
     cache = models.cache
     if cache is None:
         return compute()
@@ -87,6 +150,9 @@ def _cached(models: BarkModels, stage: str, seed: Seed, parts: dict[str, Any], c
         return compute()
     key = cache_key(stage, seed=seed_value, **parts)
     hit = cache.get(key, stage)
+    if hit is not None and fits is not None and not fits(hit):
+        log.warning("the cached %s result for this request does not fit its input; recomputing it", stage)
+        hit = None
     if hit is not None:
         if parent is not None:
             hit.parent = parent
@@ -114,6 +180,9 @@ def generate_semantic(models: BarkModels, text: str, voice: Any = None, *, temp:
                       progress: Progress = None) -> SemanticTokens:
     """Text -> semantic tokens. Warns (TextTruncatedWarning) when the text exceeds 256 tokens."""
     text = normalize_text(text)
+    check_semantic_settings(temp, top_k, top_p, min_eos_p, max_gen_duration_s, allow_early_stop)
+    limits.seed_value(seed)
+    check_progress(progress)
     max_gen_duration_s = models.semantic_cap(max_gen_duration_s)
     voice = models.voice(voice)
     ids, cut = encode_text(models.tokenizer, text)
@@ -146,7 +215,9 @@ def generate_semantic(models: BarkModels, text: str, voice: Any = None, *, temp:
                  tokenizer=models.tokenizer.checksum, settings=settings, decoder=decoder,
                  dtype=str(models.dtype_for("text")),
                  device=_device_class(models, "text"))
-    return _cached(models, "semantic", seed, parts, compute)
+    return _cached(models, "semantic", seed, parts, compute,
+                   fits=lambda hit: _made_by(hit, seed, settings) and hit.provenance.settings.get("text") == text
+                   and hit.provenance.parent is None)
 
 
 def child_provenance(parent: Any, stage: str, loaded: Any, settings: dict, seed: int | None, voice: Voice | None,
@@ -169,8 +240,12 @@ def generate_coarse(models: BarkModels, semantic: SemanticTokens, voice: Any = N
     if semantic.n_frames == 0:
         raise ArtifactError("The semantic artifact is empty (the model stopped at once); generate it again "
                             "with another seed or a higher min_eos_p.")
-    voice = models.voice(voice)
+    _check_length(semantic, limits.MAX_SEMANTIC_INPUT, "coarse")
+    limits.sampling_settings(temp, top_k, top_p)
     check_coarse_settings(max_coarse_history, sliding_window_len)
+    limits.seed_value(seed)
+    check_progress(progress)
+    voice = models.voice(voice)
     settings = dict(temp=temp, top_k=top_k, top_p=top_p, max_coarse_history=max_coarse_history,
                     sliding_window_len=sliding_window_len)
 
@@ -192,7 +267,10 @@ def generate_coarse(models: BarkModels, semantic: SemanticTokens, voice: Any = N
     parts = dict(input=semantic.id, voice=_voice_part(voice), model=models.fingerprint("coarse"), settings=settings,
                  decoder=decoder,
                  dtype=str(models.dtype_for("coarse")), device=_device_class(models, "coarse"))
-    return _cached(models, "coarse", seed, parts, compute, parent=semantic)
+    frames = coarse_steps(semantic.n_frames) // C.N_COARSE_CODEBOOKS
+    return _cached(models, "coarse", seed, parts, compute, parent=semantic,
+                   fits=lambda hit: _made_by(hit, seed, settings) and hit.provenance.parent == semantic.id
+                   and hit.n_frames == frames)
 
 
 def generate_fine(models: BarkModels, coarse: CoarseCodes, voice: Any = None, *, temp: float | None = 0.5,
@@ -201,6 +279,10 @@ def generate_fine(models: BarkModels, coarse: CoarseCodes, voice: Any = None, *,
     expect_artifact(coarse, CoarseCodes, "fine")
     if coarse.n_frames == 0:
         raise ArtifactError("The coarse artifact has no frames; nothing to refine. Generate coarse codes first.")
+    _check_length(coarse, limits.MAX_CODE_FRAMES, "fine")
+    limits.sampling_settings(temp)
+    limits.seed_value(seed)
+    check_progress(progress)
     voice = models.voice(voice)
 
     def compute() -> FineCodes:
@@ -212,12 +294,16 @@ def generate_fine(models: BarkModels, coarse: CoarseCodes, voice: Any = None, *,
 
     parts = dict(input=coarse.id, voice=_voice_part(voice), model=models.fingerprint("fine"), temp=temp,
                  dtype=str(models.dtype_for("fine")), device=_device_class(models, "fine"))
-    return _cached(models, "fine", seed, parts, compute, parent=coarse)
+    return _cached(models, "fine", seed, parts, compute, parent=coarse,
+                   fits=lambda hit: _made_by(hit, seed, {"temp": temp}) and hit.provenance.parent == coarse.id
+                   and hit.n_frames == coarse.n_frames
+                   and np.array_equal(hit.codes[:C.N_COARSE_CODEBOOKS], coarse.codes))
 
 
 def decode(models: BarkModels, fine: FineCodes) -> Audio:
     """Fine codes -> 24 kHz waveform through EnCodec."""
     expect_artifact(fine, FineCodes, "decode")
+    _check_length(fine, limits.MAX_CODE_FRAMES, "decode")
 
     def compute() -> Audio:
         with models.use("codec") as codec_model:
@@ -232,7 +318,9 @@ def decode(models: BarkModels, fine: FineCodes) -> Audio:
 
     # decoding is deterministic: always cacheable
     parts = dict(input=fine.id, model=models.fingerprint("codec"), device=_device_class(models, "codec"))
-    return _cached(models, "decode", 0, parts, compute, parent=fine)
+    return _cached(models, "decode", 0, parts, compute, parent=fine,
+                   fits=lambda hit: hit.provenance.parent == fine.id and hit.sample_rate == C.SAMPLE_RATE
+                   and hit.n_samples == expected_samples(fine.n_frames))
 
 
 def decode_preview(models: BarkModels, coarse: CoarseCodes) -> Audio:
@@ -240,6 +328,7 @@ def decode_preview(models: BarkModels, coarse: CoarseCodes) -> Audio:
     expect_artifact(coarse, CoarseCodes, "coarse preview")
     if coarse.n_frames == 0:
         raise ArtifactError("The coarse artifact has no frames; nothing to preview.")
+    _check_length(coarse, limits.MAX_CODE_FRAMES, "coarse preview")
     with models.use("codec") as codec_model:
         samples = codec.decode_codes(coarse.codes, codec_model)
     prov = Provenance(stage="coarse_preview", model=getattr(codec_model, "bark_core_source", "encodec_24khz"),

@@ -8,18 +8,20 @@ Cues such as ``[laughter]``, ``♪``, ``—`` and CAPS pass through unchanged.
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from .. import constants as C
+from .. import limits
 from ..artifacts import Audio
 from ..edit import concat
-from ..errors import BadTextError, BarkError
+from ..errors import BadTextError, BarkError, ParameterError
 from ..sampling import DrawnSeed, derive_seed, master_seed
 from ..voices import Voice
-from .generation import normalize_text
+from .generation import check_generate_settings, normalize_text
 from .modelset import BarkModels
 from .pipeline import Take, generate
 
@@ -113,8 +115,9 @@ def _pack(pieces: list[str], fits: Callable[[str], bool]) -> list[str]:
 def split_text(text: str, *, max_chars: int = DEFAULT_MAX_CHARS, tokenizer: Any = None,
                max_tokens: int = C.TEXT_WINDOW) -> list[str]:
     """Chunks of whole sentences, each at most ``max_chars`` and (with a tokenizer) ``max_tokens`` tokens."""
-    if max_chars < 10:
-        raise ValueError(f"max_chars must be at least 10, got {max_chars}.")
+    limits.number("max_chars", max_chars, lo=10, hi=limits.MAX_TEXT_CHARS, integer=True,
+                  hint=f"Chunks are about one sentence (default {DEFAULT_MAX_CHARS}).")
+    limits.text(text, "text", max_chars=limits.MAX_LONG_TEXT_CHARS, error=BadTextError)
 
     def fits(chunk: str) -> bool:
         if len(chunk) > max_chars:
@@ -196,9 +199,18 @@ def generate_long(models: BarkModels, text: str, voice: Any = None, *, seed: int
     scores and tries are recorded in ``scores`` and ``tries`` (``drift()`` lists the drift per chunk).
     """
     if continuity not in CONTINUITY_MODES:
-        raise ValueError(f"continuity must be one of {CONTINUITY_MODES}, got {continuity!r}.")
-    if reset_every < 1:
-        raise ValueError(f"reset_every must be >= 1, got {reset_every}.")
+        raise ParameterError(f"continuity must be one of {CONTINUITY_MODES}, got {continuity!r:.40}.")
+    limits.number("reset_every", reset_every, lo=1, hi=1_000_000, integer=True)
+    limits.number("gap_s", gap_s, lo=0.0, hi=60.0, hint="It is the silence between chunks, in seconds.")
+    limits.seed_value(seed)
+    if progress is not None and not callable(progress):
+        raise ParameterError(f"progress must be a function or None, got {type(progress).__name__}.")
+    allowed = set(inspect.signature(check_generate_settings).parameters) - {"progress", "seed"}
+    unknown = sorted(set(generate_kwargs) - allowed)
+    if unknown:
+        raise ParameterError(f"generate_long got unexpected setting(s) {unknown}; it takes generate()'s settings "
+                             "(semantic_temp, coarse_temp, fine_temp, top_k, top_p, min_eos_p, ...).")
+    check_generate_settings(**generate_kwargs)
     chunks = split_text(text, max_chars=max_chars, tokenizer=models.tokenizer)
     if not chunks:
         raise BadTextError("Text is empty or only whitespace. Type the words to speak.")

@@ -7,7 +7,6 @@ that stage, and can park idle stages on the CPU (offload) so a small GPU holds o
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 from collections.abc import Iterator, Mapping
@@ -18,10 +17,12 @@ import torch
 
 from .. import constants as C
 from ..cache import StageCache
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ParameterError
 from ..hub import file_fingerprint, hub_file
+from ..limits import loads_json
 from ..models.codec import load_codec
 from ..models.device import best_device, check_device, resolve_dtype
+from ..models.hf_files import inside, safe_file_name
 from ..models.hf_format import load_hf_stage, resolve_hf_files
 from ..models.suno import LoadedModel, load_model_weights, load_suno_checkpoint, suno_filename
 from ..models.tokenizer import load_tokenizer
@@ -32,6 +33,22 @@ log = logging.getLogger(__name__)
 
 MANIFEST = C.MODEL_MANIFEST
 MODEL_STAGES = ("text", "coarse", "fine")
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    """A model folder's manifest, type-checked: which file holds which stage, and whether it is untrained."""
+    try:
+        blob = path.read_bytes()
+    except OSError as exc:
+        raise CheckpointError(f"Cannot read {path}: {exc.strerror or exc}. Fix its permissions or delete it.") from exc
+    data = loads_json(blob, f"model manifest {path}", error=CheckpointError)
+    files = data.get("files", {}) if isinstance(data, dict) else None
+    if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+        raise CheckpointError(f"{path} is damaged: it must be a JSON object whose 'files' maps names to file names "
+                              f"inside the folder. Delete it (write a new set with bark-core tiny-models) or fix it.")
+    if not isinstance(data.get("untrained", False), bool):
+        raise CheckpointError(f"{path} is damaged: 'untrained' must be true or false.")
+    return data
 
 
 def _per_stage(value: Any, stage: str, default: Any) -> Any:
@@ -57,8 +74,15 @@ class BarkModels:
                  presets_dir: str | os.PathLike | None = None, codec_checkpoint: str | os.PathLike | None = None,
                  tokenizer: str | os.PathLike | None = None, cache: Any = None, decoder: str = "auto"):
         resolve_decoder(_per_stage(decoder, "text", "auto"), "cpu")  # reject a bad name now, not mid-take
-        for dev in device.values() if isinstance(device, Mapping) else [device]:
-            check_device(dev)  # a missing GPU is reported now, not after minutes of loading
+        if not isinstance(models, (str, os.PathLike)):
+            raise ParameterError(f"models must be 'suno', a hub repo id or a folder path, got {type(models).__name__}.")
+        for stage in (*MODEL_STAGES, "codec"):  # bad devices, precisions and sizes fail here, before any load
+            check_device(_per_stage(device, stage, "auto"))  # a missing GPU is reported now, not after loading
+            if stage != "codec":
+                resolve_dtype(_per_stage(dtype, stage, None), "cpu")
+                if _per_stage(size, stage, "large") not in C.SUNO_CHECKPOINT_FILES:
+                    raise ParameterError(f"Unknown model size {_per_stage(size, stage, 'large')!r:.40} for the "
+                                         f"{stage} stage; use 'large' or 'small'.")
         self.decoder = decoder
         self.source = os.fspath(models)
         self.size = size
@@ -80,7 +104,7 @@ class BarkModels:
         if src.is_dir():
             self.folder = src
             if (src / MANIFEST).is_file():
-                self.manifest = json.loads((src / MANIFEST).read_text())
+                self.manifest = _read_manifest(src / MANIFEST)
         elif self.source != "suno" and (os.path.isabs(self.source) or self.source.startswith((".", "~"))
                                         or self.source.count("/") != 1):  # hub repo ids are "owner/name"
             raise CheckpointError(f"Model folder {self.source} does not exist. Pass an existing folder, 'suno', "
@@ -93,9 +117,16 @@ class BarkModels:
     def _folder_path(self, name: str) -> Path | None:
         if self.folder is None:
             return None
-        name = self.manifest.get("files", {}).get(name, name)
-        path = self.folder / name
+        path = self._manifest_file(name, name)
         return path if path.exists() else None
+
+    def _manifest_file(self, key: str, default: str) -> Path:
+        """A file of the model folder, as the manifest names it; never a file outside the folder."""
+        assert self.folder is not None
+        name = safe_file_name(self.manifest.get("files", {}).get(key) or default, f"folder {self.folder}",
+                          f"{MANIFEST} (files.{key})")
+        path = self.folder / name
+        return inside(self.folder, path, f"{MANIFEST}'s files.{key}") if path.exists() or path.is_symlink() else path
 
     @property
     def untrained(self) -> bool:
@@ -134,9 +165,9 @@ class BarkModels:
             config, weights = resolve_hf_files(self.folder or self.source, cache_dir=self.cache_dir,
                                                local_files_only=self.local_files_only)
             return [config, *weights]
-        name = self.manifest.get("files", {}).get(stage) or suno_filename(stage, self.size_for(stage))
         if self.folder is not None:
-            return [self.folder / name]
+            return [self._manifest_file(stage, suno_filename(stage, self.size_for(stage)))]
+        name = suno_filename(stage, self.size_for(stage))
         return [hub_file(C.HUB_REPO, name, cache_dir=self.cache_dir, local_files_only=self.local_files_only,
                          what=f"Suno's {stage} model", local=name)]
 
@@ -158,12 +189,10 @@ class BarkModels:
         if self.folder is not None and (self.folder / "config.json").is_file():
             return self._load_hf(str(self.folder), stage, device, dtype)
         if self.folder is not None:
-            files = self.manifest.get("files", {})
-            name = files.get(stage) or suno_filename(stage, size)
-            path = self.folder / name
+            path = self._manifest_file(stage, suno_filename(stage, size))
             if not path.is_file():
                 raise CheckpointError(f"{path} is missing: the folder {self.folder} has no {stage} checkpoint "
-                                      f"({name}). Copy it there or pass models='suno' to download it.")
+                                      f"({path.name}). Copy it there or pass models='suno' to download it.")
             return load_suno_checkpoint(path, stage, device=device, dtype=dtype, model_id=str(path))
         if self.source == "suno":
             name = suno_filename(stage, size)
@@ -182,7 +211,7 @@ class BarkModels:
     def get(self, stage: str) -> LoadedModel:
         """The loaded model of a stage (text/coarse/fine), loading it on first use."""
         if stage not in MODEL_STAGES:
-            raise ValueError(f"Unknown stage {stage!r}; use one of {MODEL_STAGES}.")
+            raise ParameterError(f"Unknown stage {stage!r}; use one of {MODEL_STAGES}.")
         if stage not in self._loaded:
             self._loaded[stage] = self._load(stage)
             lm = self._loaded[stage]

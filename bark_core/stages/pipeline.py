@@ -10,7 +10,7 @@ import torch
 from ..artifacts import Audio, CoarseCodes, FineCodes, SemanticTokens
 from ..sampling import STAGE_SEEDS, Seed, derive_seed, master_seed, stage_seeds
 from ..voices import Voice, voice_from_artifacts
-from .generation import decode, generate_coarse, generate_fine, generate_semantic
+from .generation import check_generate_settings, decode, generate_coarse, generate_fine, generate_semantic
 from .modelset import BarkModels
 
 
@@ -65,6 +65,9 @@ def generate(models: BarkModels, text: str, voice: Any = None, *, seed: Seed = N
     without ``seed`` one is drawn, and ``take.seed`` holds it either way. A ``torch.Generator`` is
     shared by the stages instead (and the take has no master seed).
     """
+    check_generate_settings(semantic_temp=semantic_temp, coarse_temp=coarse_temp, fine_temp=fine_temp, top_k=top_k,
+                            top_p=top_p, min_eos_p=min_eos_p, max_gen_duration_s=max_gen_duration_s,
+                            allow_early_stop=allow_early_stop, progress=progress, seed=seed)
     master: int | None = None
     if isinstance(seed, torch.Generator):
         seeds: list[Seed] = [seed, seed, seed]
