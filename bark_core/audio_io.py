@@ -7,6 +7,7 @@ most common case works even where ffmpeg is not installed.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -164,6 +165,14 @@ def _wav_stream_header(read: Any) -> tuple[int, bytes]:
                 rate = struct.unpack("<I", buf[pos + 12 : pos + 16])[0]
             pos += 8 + size + (size & 1)
     raise AudioFileError("ffmpeg output has no audio data.")
+
+
+def parse_pipe_wav(blob: bytes) -> tuple[np.ndarray, int]:
+    """(float32 samples, rate) from the float32 WAV ffmpeg writes to a pipe, whose size fields may be placeholders."""
+    stream = io.BytesIO(blob)
+    rate, head = _wav_stream_header(stream.read)
+    body = head + stream.read()
+    return np.frombuffer(body[: len(body) // 4 * 4], "<f4").copy(), rate
 
 
 def _ffmpeg_error(path: Path, err: Any, returncode: int | None) -> AudioFileError:

@@ -60,7 +60,7 @@ def write_weights(root: Path, size: str, seed: int = 0) -> dict[str, Path]:
     from bark_core.models.gpt import build_model
     from bark_core.models.hf_format import load_hf_stage
     from bark_core.models.suno import save_suno_checkpoint
-    from bark_core.models.tokenizer import write_tiny_vocab
+    from bark_core.models.tiny_vocab import write_tiny_vocab
 
     paths = {"hf": root / "hf", "suno": root / "suno", "vocab": root / "tokenizer", "codec": root / "codec.th"}
     if (root / "done").is_file():

@@ -9,13 +9,12 @@ from pathlib import Path
 import pytest
 
 from bark_core.errors import CheckpointError
+from bark_core.models.tiny_vocab import tiny_vocab_tokens, write_tiny_vocab
 from bark_core.models.tokenizer import (
     REAL_VOCAB_SIZE,
     BarkTokenizer,
     basic_tokenize,
     load_tokenizer,
-    tiny_vocab_tokens,
-    write_tiny_vocab,
 )
 
 try:

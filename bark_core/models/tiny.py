@@ -20,7 +20,7 @@ from ..voices import Voice
 from .codec import write_random_codec
 from .gpt import build_model, init_random_, preset_config
 from .suno import save_suno_checkpoint
-from .tokenizer import write_tiny_vocab
+from .tiny_vocab import write_tiny_vocab
 
 TINY_SHAPE = {"n_layer": 2, "n_head": 2, "n_embd": 32}
 NOTICE = ("UNTRAINED random weights written by bark_core.write_tiny_model_set: everything runs end to end, "

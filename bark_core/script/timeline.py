@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..audio_io import _parse_wav_stream, require_tool, wav_bytes
+from ..audio_io import parse_pipe_wav, require_tool, wav_bytes
 from .parse import LINE_GAP_S, PARAGRAPH_PAUSE_S, Line
 
 # Up to 15 % faster (tempo 1.176) speech still sounds natural (broadcast "time compression" stays within
@@ -74,7 +74,7 @@ def time_stretch(samples: np.ndarray, sample_rate: int, tempo: float) -> np.ndar
     proc = subprocess.run(cmd, input=wav_bytes(samples, sample_rate), capture_output=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"ffmpeg atempo failed: {proc.stderr.decode(errors='replace').strip()[-200:]}")
-    out, _ = _parse_wav_stream(proc.stdout)
+    out, _ = parse_pipe_wav(proc.stdout)
     return out
 
 
