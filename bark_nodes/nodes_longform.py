@@ -106,13 +106,13 @@ class BarkLongForm(io.ComfyNode):
             width = bar.total / n_chunks
             bar.callback((chunk - 1) * width + width * start / 100, width * span / 100)(done, total)
 
-        m = models.prepare("semantic", "coarse", "fine", "decode")
         try:
-            long = generate_long(m, text, voice, seed=seed, continuity=continuity, reset_every=reset_every,
-                                 gap_s=gap_s, max_chars=max_chars, progress=progress,
-                                 semantic_temp=_temp(semantic_temp), coarse_temp=_temp(coarse_temp),
-                                 fine_temp=_temp(fine_temp), top_k=_top_k(top_k), top_p=_top_p(top_p),
-                                 min_eos_p=min_eos_p, max_gen_duration_s=_duration(max_duration_s))
+            with models.hinted() as m:  # each stage loads its model only if the stage cache misses
+                long = generate_long(m, text, voice, seed=seed, continuity=continuity, reset_every=reset_every,
+                                     gap_s=gap_s, max_chars=max_chars, progress=progress,
+                                     semantic_temp=_temp(semantic_temp), coarse_temp=_temp(coarse_temp),
+                                     fine_temp=_temp(fine_temp), top_k=_top_k(top_k), top_p=_top_p(top_p),
+                                     min_eos_p=min_eos_p, max_gen_duration_s=_duration(max_duration_s))
         except LongFormError as exc:
             cancelled = _interrupt_cause(exc)
             if cancelled is not None:

@@ -25,7 +25,9 @@ class BarkModelLoader(io.ComfyNode):
             inputs=[
                 io.Combo.Input("models", options=handle.model_choices(), default="suno",
                                tooltip="'suno': Suno's .pt files from the hub (downloaded on first use); "
-                                       "'suno/bark-small', 'suno/bark': transformers-format hub repos; other "
+                                       "'suno/bark-small', 'suno/bark': transformers-format hub repos; "
+                                       f"'{handle.TINY_CHOICE}': an untrained set written into models/bark/tiny "
+                                       "on first use, to check a graph offline (its audio is noise); other "
                                        "entries are model folders under ComfyUI's models/bark/."),
                 io.Combo.Input("text_size", options=["large", "small"], default="large",
                                tooltip=SIZE_TIP.format(stage="Text (semantic)")),

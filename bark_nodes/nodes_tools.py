@@ -124,8 +124,8 @@ class BarkCoarsePreview(io.ComfyNode):
 
     @classmethod
     def execute(cls, models: BarkHandle, coarse: Any) -> io.NodeOutput:
-        m = models.prepare("decode")
-        return io.NodeOutput(to_comfy(bark_core.decode_preview(m, coarse)))
+        with models.hinted() as m:
+            return io.NodeOutput(to_comfy(bark_core.decode_preview(m, coarse)))
 
 
 class BarkSaveArtifact(io.ComfyNode):
