@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -207,6 +208,10 @@ def announce_codec_download(checkpoint: Path | None) -> str | None:
     return line
 
 
+def _gone(model_name: str) -> None:
+    """The handle that managed these models was dropped: nothing to place them with."""
+
+
 @dataclass(eq=False)
 class BarkHandle:
     """Models for the stage nodes. A stage's model is loaded and put on the device only when the stage
@@ -220,7 +225,9 @@ class BarkHandle:
     patchers: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.models.before_use = self._place
+        # a weak link back, so dropping the handle (ComfyUI freed its cache) frees the weights at once
+        place = weakref.WeakMethod(self._place)
+        self.models.before_use = lambda model_name: (place() or _gone)(model_name)
 
     @property
     def managed(self) -> bool:

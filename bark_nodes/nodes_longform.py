@@ -5,12 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from comfy_api.latest import io
-
 from bark_core import constants as C
 from bark_core.stages import CONTINUITY_MODES, DEFAULT_MAX_CHARS, LongFormError, LongTake, generate_long
 
 from . import _comfy
+from ._api import io
 from .audio import to_comfy
 from .handle import BarkHandle
 from .nodes_stages import (

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from comfy_api.latest import io
-
 from . import handle
+from ._api import io
 from .types import CATEGORY, Models
 
 SIZE_TIP = ("{stage} model size for Suno's .pt checkpoints: large (best quality) or small (about 3x faster, "

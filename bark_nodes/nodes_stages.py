@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from comfy_api.latest import io
-
 import bark_core
 from bark_core import constants as C
 
 from . import _comfy
+from ._api import io
 from .audio import to_comfy
 from .handle import BarkHandle
 from .types import CATEGORY, Coarse, Fine, Semantic, models_input, seed_input, voice_input

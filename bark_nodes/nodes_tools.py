@@ -8,12 +8,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from comfy_api.latest import io
 
 import bark_core
 from bark_core import Artifact, ArtifactError, Audio, CoarseCodes, FineCodes, SemanticTokens
 
 from . import _comfy, files
+from ._api import io
 from .audio import audio_stats, from_comfy, to_comfy
 from .handle import BarkHandle
 from .types import CATEGORY, Coarse, Fine, Semantic, models_input

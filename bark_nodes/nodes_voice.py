@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from comfy_api.latest import io
-
 import bark_core
 from bark_core import (
     COMMON_RIGHTS,
@@ -21,6 +19,7 @@ from bark_core import (
 )
 
 from . import _comfy, files
+from ._api import io
 from .audio import one_clip
 from .handle import BarkHandle
 from .types import CATEGORY, Coarse, Fine, Semantic, Voice, models_input

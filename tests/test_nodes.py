@@ -118,6 +118,20 @@ def test_root_package_exposes_entrypoint_without_importing_nodes():
             del sys.modules[name]
 
 
+def test_comfy_api_is_imported_in_one_place():
+    """A renamed or moved ComfyUI API symbol is then a one-line fix (bark_nodes/_api.py)."""
+    import ast
+
+    importers = set()
+    for path in sorted((REPO / "bark_nodes").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+            if any(n.split(".")[0] == "comfy_api" for n in names):
+                importers.add(path.name)
+    assert importers == {"_api.py"}
+
+
 def test_all_nodes_registered(comfy):
     assert set(comfy.nodes) == PACK_NODES
     assert len(comfy.node_list) == len(PACK_NODES)
@@ -772,6 +786,22 @@ def test_a_stage_cache_hit_loads_no_weights_and_moves_nothing(comfy, monkeypatch
     n = comfy.nodes
     n["BarkSemanticToCoarse"].execute(h, again[0], seed=99)
     assert loads == ["coarse"] and placed == [1] and set(h.patchers) == {"coarse"}
+
+
+def test_a_dropped_handle_frees_its_models_without_waiting_for_gc(comfy):
+    """ComfyUI drops the loader's output when it frees its cache; the weights must go with it (no ref cycle)."""
+    import gc
+    import weakref
+
+    h = comfy.nodes["BarkModelLoader"].execute("tiny", device="cpu")[0]
+    comfy.nodes["BarkTextToSemantic"].execute(h, "Free me.", seed=123, max_duration_s=0.2)  # loads the text model
+    models = weakref.ref(h.models)
+    gc.disable()
+    try:
+        del h
+        assert models() is None
+    finally:
+        gc.enable()
 
 
 def test_loader_offers_the_tiny_offline_set_and_writes_it_on_first_use(comfy, monkeypatch, tmp_path, caplog):
