@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from comfy_api.latest import ComfyExtension, io
-
 from . import (
     _comfy,
     nodes_label,
@@ -15,6 +13,7 @@ from . import (
     nodes_tools,
     nodes_voice,
 )
+from ._api import ComfyExtension, io
 
 
 def node_list() -> list[type[io.ComfyNode]]:

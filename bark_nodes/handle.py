@@ -9,14 +9,17 @@ manager: the models stay on the device bark_core picked.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from bark_core import BarkModels, CheckpointError, ParameterError, StageCache
+from bark_core import BarkModels, CheckpointError, ParameterError, StageCache, write_tiny_model_set
 from bark_core import constants as C
 from bark_core.models import resolve_dtype, suno_filename
 from bark_core.sampling import resolve_decoder
@@ -27,6 +30,8 @@ from . import _comfy
 log = logging.getLogger("bark_nodes")
 
 HUB_SOURCES = ("suno", "suno/bark-small", "suno/bark")
+TINY_CHOICE = "tiny (offline test set)"  # written into models/bark/tiny on first use
+TINY_FOLDER = "tiny"
 HUB_NOTES = {
     "suno": "Suno's original .pt checkpoints from the hub repo suno/bark (several GB per stage for large, "
             "less for small)",
@@ -58,13 +63,29 @@ def model_folders() -> dict[str, Path]:
 
 
 def model_choices() -> list[str]:
-    """Dropdown values: the hub sources first, then local folders."""
-    return [*HUB_SOURCES, *[name for name in model_folders() if name not in HUB_SOURCES]]
+    """Dropdown values: the hub sources first, the offline test set, then local folders."""
+    return [*HUB_SOURCES, TINY_CHOICE, *[name for name in model_folders() if name not in HUB_SOURCES]]
+
+
+def tiny_folder() -> Path:
+    """``models/bark/tiny``, holding the untrained offline set; written (once, logged) when missing.
+
+    A ComfyUI custom-node install has no ``bark-core`` command on the PATH, so the loader makes the
+    set itself: everything runs end to end without a download, and its audio is noise.
+    """
+    folder = _comfy.bark_dirs()[0] / TINY_FOLDER
+    if not (folder / MANIFEST).is_file():
+        log.warning("Bark: writing the tiny offline test set (untrained random weights, about 100 MB) into %s; "
+                    "once only. It checks a graph end to end without downloads; its audio is noise.", folder)
+        write_tiny_model_set(folder)
+    return folder
 
 
 def resolve_source(name: str) -> str | Path:
     if name in HUB_SOURCES:
         return name
+    if name == TINY_CHOICE:
+        return tiny_folder()
     folders = model_folders()
     if name in folders:
         return folders[name]
@@ -87,7 +108,7 @@ COMFY_HINT = (" In ComfyUI: copy the model files into a folder under models/bark
 
 def with_comfy_hint(exc: CheckpointError) -> CheckpointError:
     """bark_core's message plus where ComfyUI users put files (its own hint names Python and CLI options)."""
-    return CheckpointError(str(exc) + COMFY_HINT)
+    return exc if COMFY_HINT in str(exc) else CheckpointError(str(exc) + COMFY_HINT)
 
 
 # ---- stage cache ---------------------------------------------------------------------------------
@@ -187,15 +208,26 @@ def announce_codec_download(checkpoint: Path | None) -> str | None:
     return line
 
 
+def _gone(model_name: str) -> None:
+    """The handle that managed these models was dropped: nothing to place them with."""
+
+
 @dataclass(eq=False)
 class BarkHandle:
-    """Models for the stage nodes; ``prepare(stage)`` before a stage makes sure its model is on device."""
+    """Models for the stage nodes. A stage's model is loaded and put on the device only when the stage
+    really runs (bark_core calls ``before_use``; a stage-cache hit never does), so a cached run loads
+    no weights and evicts nothing from VRAM."""
 
     models: BarkModels
     source: str
     load_device: torch.device | None = None      # None: not managed by ComfyUI
     offload_device: torch.device | None = None
     patchers: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # a weak link back, so dropping the handle (ComfyUI freed its cache) frees the weights at once
+        place = weakref.WeakMethod(self._place)
+        self.models.before_use = lambda model_name: (place() or _gone)(model_name)
 
     @property
     def managed(self) -> bool:
@@ -211,11 +243,10 @@ class BarkHandle:
             announce_downloads(self.source, model_name, self.models.size_for(model_name), self.models.cache_dir)
         return self.models.get(model_name).model
 
-    def prepare(self, *stages: str) -> BarkModels:
-        """Load the models these stages need and, in ComfyUI, move them onto the compute device."""
+    def _place(self, *model_names: str) -> None:
+        """Load these models (announcing downloads) and, in ComfyUI, move them onto the compute device."""
         wanted = []
-        for stage in stages:
-            name = STAGE_MODEL.get(stage, stage)
+        for name in model_names:
             try:
                 module = self._module(name)
             except CheckpointError as exc:
@@ -226,6 +257,24 @@ class BarkHandle:
                 self.patchers[name] = _comfy.make_patcher(module, self.load_device, self.offload_device)
             wanted.append(self.patchers[name])
         _comfy.load_on_device(wanted)  # all at once, so loading one cannot evict another
+
+    @contextlib.contextmanager
+    def hinted(self) -> Iterator[BarkModels]:
+        """The models, for a node's bark_core calls; a missing file's error then says where ComfyUI users put it."""
+        try:
+            yield self.models
+        except CheckpointError as exc:
+            hinted = with_comfy_hint(exc)
+            if hinted is exc:
+                raise
+            raise hinted from exc
+
+    def prepare(self, *stages: str) -> BarkModels:
+        """Load the models these node stages need now (semantic/coarse/fine/decode), e.g. to warm up.
+
+        Stage nodes do not call it: bark_core places each model when its stage runs (see above).
+        """
+        self._place(*(STAGE_MODEL.get(stage, stage) for stage in stages))
         return self.models
 
     def voice(self, spec: Any) -> Any:

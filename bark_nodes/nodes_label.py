@@ -13,8 +13,6 @@ import json
 import logging
 from typing import Any
 
-from comfy_api.latest import io
-
 from bark_core import ParameterError
 from bark_core.label import (
     DEFAULT_STRENGTH_DB,
@@ -29,6 +27,7 @@ from bark_core.label import (
 from bark_core.label import label as label_audio
 
 from . import _comfy
+from ._api import io
 from .audio import (
     LABEL_KEY,
     batch_size,

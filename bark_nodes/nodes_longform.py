@@ -5,12 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from comfy_api.latest import io
-
 from bark_core import constants as C
 from bark_core.stages import CONTINUITY_MODES, DEFAULT_MAX_CHARS, LongFormError, LongTake, generate_long
 
 from . import _comfy
+from ._api import io
 from .audio import to_comfy
 from .handle import BarkHandle
 from .nodes_stages import (
@@ -106,13 +105,13 @@ class BarkLongForm(io.ComfyNode):
             width = bar.total / n_chunks
             bar.callback((chunk - 1) * width + width * start / 100, width * span / 100)(done, total)
 
-        m = models.prepare("semantic", "coarse", "fine", "decode")
         try:
-            long = generate_long(m, text, voice, seed=seed, continuity=continuity, reset_every=reset_every,
-                                 gap_s=gap_s, max_chars=max_chars, progress=progress,
-                                 semantic_temp=_temp(semantic_temp), coarse_temp=_temp(coarse_temp),
-                                 fine_temp=_temp(fine_temp), top_k=_top_k(top_k), top_p=_top_p(top_p),
-                                 min_eos_p=min_eos_p, max_gen_duration_s=_duration(max_duration_s))
+            with models.hinted() as m:  # each stage loads its model only if the stage cache misses
+                long = generate_long(m, text, voice, seed=seed, continuity=continuity, reset_every=reset_every,
+                                     gap_s=gap_s, max_chars=max_chars, progress=progress,
+                                     semantic_temp=_temp(semantic_temp), coarse_temp=_temp(coarse_temp),
+                                     fine_temp=_temp(fine_temp), top_k=_top_k(top_k), top_p=_top_p(top_p),
+                                     min_eos_p=min_eos_p, max_gen_duration_s=_duration(max_duration_s))
         except LongFormError as exc:
             cancelled = _interrupt_cause(exc)
             if cancelled is not None:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from comfy_api.latest import io
-
 from . import handle
+from ._api import io
 from .types import CATEGORY, Models
 
 SIZE_TIP = ("{stage} model size for Suno's .pt checkpoints: large (best quality) or small (about 3x faster, "
@@ -25,7 +24,9 @@ class BarkModelLoader(io.ComfyNode):
             inputs=[
                 io.Combo.Input("models", options=handle.model_choices(), default="suno",
                                tooltip="'suno': Suno's .pt files from the hub (downloaded on first use); "
-                                       "'suno/bark-small', 'suno/bark': transformers-format hub repos; other "
+                                       "'suno/bark-small', 'suno/bark': transformers-format hub repos; "
+                                       f"'{handle.TINY_CHOICE}': an untrained set written into models/bark/tiny "
+                                       "on first use, to check a graph offline (its audio is noise); other "
                                        "entries are model folders under ComfyUI's models/bark/."),
                 io.Combo.Input("text_size", options=["large", "small"], default="large",
                                tooltip=SIZE_TIP.format(stage="Text (semantic)")),

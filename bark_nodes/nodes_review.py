@@ -11,12 +11,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from comfy_api.latest import io
-
 from bark_core import label as review
 from bark_core import quality
 
 from . import _comfy
+from ._api import io
 from .audio import QUALITY_KEY, one_clip, quality_for, with_entry
 from .types import CATEGORY
 

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from comfy_api.latest import io
-
 import bark_core
 from bark_core import constants as C
 
 from . import _comfy
+from ._api import io
 from .audio import to_comfy
 from .handle import BarkHandle
 from .types import CATEGORY, Coarse, Fine, Semantic, models_input, seed_input, voice_input
@@ -96,10 +95,11 @@ class BarkTextToSemantic(io.ComfyNode):
                 top_k: int = 0, top_p: float = 1.0, min_eos_p: float = C.DEFAULT_MIN_EOS_P,
                 max_duration_s: float = 0.0, allow_early_stop: bool = True, voice: Any = None) -> io.NodeOutput:
         bar = _comfy.Progress()
-        m = models.prepare("semantic")
-        sem = bark_core.generate_semantic(m, text, voice, temp=_temp(temp), top_k=_top_k(top_k), top_p=_top_p(top_p),
-                                          min_eos_p=min_eos_p, max_gen_duration_s=_duration(max_duration_s),
-                                          allow_early_stop=allow_early_stop, seed=seed, progress=bar.callback())
+        with models.hinted() as m:  # the model loads only if the stage cache misses
+            sem = bark_core.generate_semantic(m, text, voice, temp=_temp(temp), top_k=_top_k(top_k),
+                                              top_p=_top_p(top_p), min_eos_p=min_eos_p,
+                                              max_gen_duration_s=_duration(max_duration_s),
+                                              allow_early_stop=allow_early_stop, seed=seed, progress=bar.callback())
         bar.finish()
         return io.NodeOutput(sem)
 
@@ -134,11 +134,11 @@ class BarkSemanticToCoarse(io.ComfyNode):
                 top_k: int = 0, top_p: float = 1.0, max_coarse_history: int = C.MAX_COARSE_HISTORY,
                 sliding_window_len: int = C.SLIDING_WINDOW_LEN, voice: Any = None) -> io.NodeOutput:
         bar = _comfy.Progress()
-        m = models.prepare("coarse")
-        coarse = bark_core.generate_coarse(m, semantic, voice, temp=_temp(temp), top_k=_top_k(top_k),
-                                           top_p=_top_p(top_p), max_coarse_history=max_coarse_history,
-                                           sliding_window_len=sliding_window_len, seed=seed,
-                                           progress=bar.callback())
+        with models.hinted() as m:  # the model loads only if the stage cache misses
+            coarse = bark_core.generate_coarse(m, semantic, voice, temp=_temp(temp), top_k=_top_k(top_k),
+                                               top_p=_top_p(top_p), max_coarse_history=max_coarse_history,
+                                               sliding_window_len=sliding_window_len, seed=seed,
+                                               progress=bar.callback())
         bar.finish()
         return io.NodeOutput(coarse)
 
@@ -164,8 +164,8 @@ class BarkCoarseToFine(io.ComfyNode):
     def execute(cls, models: BarkHandle, coarse: Any, seed: int, temp: float = C.DEFAULT_FINE_TEMP,
                 voice: Any = None) -> io.NodeOutput:
         bar = _comfy.Progress()
-        m = models.prepare("fine")
-        fine = bark_core.generate_fine(m, coarse, voice, temp=_temp(temp), seed=seed, progress=bar.callback())
+        with models.hinted() as m:  # the model loads only if the stage cache misses
+            fine = bark_core.generate_fine(m, coarse, voice, temp=_temp(temp), seed=seed, progress=bar.callback())
         bar.finish()
         return io.NodeOutput(fine)
 
@@ -186,8 +186,8 @@ class BarkDecode(io.ComfyNode):
     @classmethod
     def execute(cls, models: BarkHandle, fine: Any) -> io.NodeOutput:
         _comfy.check_interrupt()
-        m = models.prepare("decode")
-        return io.NodeOutput(to_comfy(bark_core.decode(m, fine)))
+        with models.hinted() as m:  # the codec loads only if the stage cache misses
+            return io.NodeOutput(to_comfy(bark_core.decode(m, fine)))
 
 
 STAGE_SPANS = {"semantic": (0, 40), "coarse": (40, 40), "fine": (80, 15), "decode": (95, 5)}
@@ -225,12 +225,12 @@ class BarkGenerate(io.ComfyNode):
                 voice: Any = None) -> io.NodeOutput:
         bar = _comfy.Progress()
         callbacks = {stage: bar.callback(*span) for stage, span in STAGE_SPANS.items()}
-        m = models.prepare("semantic", "coarse", "fine", "decode")
-        take = bark_core.generate(m, text, voice, seed=seed, semantic_temp=_temp(semantic_temp),
-                                  coarse_temp=_temp(coarse_temp), fine_temp=_temp(fine_temp), top_k=_top_k(top_k),
-                                  top_p=_top_p(top_p), min_eos_p=min_eos_p,
-                                  max_gen_duration_s=_duration(max_duration_s),
-                                  progress=lambda stage, done, total: callbacks[stage](done, total))
+        with models.hinted() as m:  # each stage loads its model only if the stage cache misses
+            take = bark_core.generate(m, text, voice, seed=seed, semantic_temp=_temp(semantic_temp),
+                                      coarse_temp=_temp(coarse_temp), fine_temp=_temp(fine_temp),
+                                      top_k=_top_k(top_k), top_p=_top_p(top_p), min_eos_p=min_eos_p,
+                                      max_gen_duration_s=_duration(max_duration_s),
+                                      progress=lambda stage, done, total: callbacks[stage](done, total))
         bar.finish()
         # the label records the master seed (take.seed, the one typed here): it redoes the whole take
         audio = to_comfy(take.audio, meta=take.label_meta())

@@ -8,12 +8,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from comfy_api.latest import io
 
 import bark_core
 from bark_core import Artifact, ArtifactError, Audio, CoarseCodes, FineCodes, SemanticTokens
 
 from . import _comfy, files
+from ._api import io
 from .audio import audio_stats, from_comfy, to_comfy
 from .handle import BarkHandle
 from .types import CATEGORY, Coarse, Fine, Semantic, models_input
@@ -124,8 +124,8 @@ class BarkCoarsePreview(io.ComfyNode):
 
     @classmethod
     def execute(cls, models: BarkHandle, coarse: Any) -> io.NodeOutput:
-        m = models.prepare("decode")
-        return io.NodeOutput(to_comfy(bark_core.decode_preview(m, coarse)))
+        with models.hinted() as m:
+            return io.NodeOutput(to_comfy(bark_core.decode_preview(m, coarse)))
 
 
 class BarkSaveArtifact(io.ComfyNode):

@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from comfy_api.latest import io
-
 import bark_core
 from bark_core import (
     COMMON_RIGHTS,
@@ -22,6 +20,7 @@ from bark_core import (
 )
 
 from . import _comfy, files
+from ._api import io
 from .audio import one_clip
 from .handle import BarkHandle
 from .types import CATEGORY, Coarse, Fine, Semantic, Voice, models_input
@@ -190,9 +189,9 @@ class BarkVoiceFromAudio(io.ComfyNode):
         rights = rights_record(who, right, right_other, when, evidence, note)
         art = one_clip(audio, "Bark Voice From Audio")
         _comfy.check_interrupt()
-        m = models.prepare("decode")  # the codec encodes
-        voice = voice_from_audio(m, art, rights=rights, semantic=semantic, name=name.strip() or "reference",
-                                 max_seconds=max_seconds)
+        with models.hinted() as m:
+            voice = voice_from_audio(m, art, rights=rights, semantic=semantic, name=name.strip() or "reference",
+                                     max_seconds=max_seconds)
         _comfy.log.info("Bark: voice %r from %.2f s of audio (rights: %s, %s)", voice.name,
                         voice.source.get("seconds", 0.0), rights["who"], rights["right"])
         return io.NodeOutput(voice)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from comfy_api.latest import io
+from ._api import io
 
 Models = io.Custom("BARK_MODELS")
 Voice = io.Custom("BARK_VOICE")

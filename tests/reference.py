@@ -30,3 +30,11 @@ def stub_broken_torchaudio() -> types.ModuleType | None:
     stub.__version__ = "0.0.0+stub"
     sys.modules["torchaudio"] = stub
     return stub
+
+
+def reference_encodec():
+    """Meta's ``encodec`` package (test-only: bark_core runs its own port), importable without torchaudio."""
+    stub_broken_torchaudio()
+    import encodec
+
+    return encodec

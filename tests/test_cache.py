@@ -48,6 +48,45 @@ def test_cached_chain_is_served_from_disk_without_loading_any_model(tiny_dir, tm
     assert out[3].provenance.lineage == (out[0].id, out[1].id, out[2].id)
 
 
+def test_before_use_is_called_only_for_stages_that_really_compute(tiny_dir):
+    used: list[str] = []
+    models = BarkModels(tiny_dir, device="cpu", cache=StageCache(False), before_use=used.append)
+    _chain(models)
+    assert used == ["text", "coarse", "fine", "codec"]
+    used.clear()
+    models.unload()
+    _chain(models)
+    assert used == [] and models._loaded == {} and models._codec is None
+    _chain(models, coarse_temp=0.9)
+    assert used == ["coarse", "fine", "codec"]
+
+
+def test_a_cache_lookup_never_downloads_weights(tiny_dir, monkeypatch):
+    """Looking up the key of a hub model set must not fetch GBs before the front end announced a download."""
+    from bark_core import CheckpointError
+    from bark_core.stages import modelset
+
+    asked: list[bool] = []
+
+    def fake_hub_file(repo, filename, *, cache_dir=None, revision=None, local_files_only=None):
+        asked.append(bool(local_files_only))
+        raise CheckpointError(f"{filename} is not in the hub cache (test)")
+
+    class Placed(Exception):
+        pass
+
+    def before_use(stage):
+        raise Placed(stage)
+
+    monkeypatch.setattr(modelset, "hub_file", fake_hub_file)
+    models = BarkModels("suno", size="small", tokenizer=tiny_dir / "tokenizer", cache=StageCache(False),
+                        before_use=before_use)
+    with pytest.raises(Placed, match="text"):
+        generate_semantic(models, "Not downloaded yet.", seed=1)
+    assert asked == [True]  # the lookup asked for the local file only; the load (with announcement) comes next
+    assert models.cache.stats.by_stage["semantic"] == {"hits": 0, "misses": 1}
+
+
 def test_damaged_disk_entries_are_dropped_and_recomputed(tiny_dir, tmp_path):
     folder = tmp_path / "c"
     models = BarkModels(tiny_dir, device="cpu", cache=StageCache(folder))

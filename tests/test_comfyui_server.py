@@ -44,7 +44,7 @@ pytestmark = pytest.mark.skipif(
 EXAMPLES = sorted((REPO / "examples" / "comfyui").glob("*.json"))
 TEMPLATES = REPO / "example_workflows"
 TAKE_S = 1.0
-TINY = {"models": "tiny"}
+TINY = {"models": "tiny (offline test set)"}  # the loader's offline choice (the set is already in models/bark/tiny)
 REFERENCE_WAV = "bark_reference.wav"  # the voice-from-audio example's Load Audio file
 CHECKED: list[str] = []  # one line per labelled file checked, printed at the end
 
@@ -118,6 +118,7 @@ def test_object_info_lists_every_node(server: ComfyServer, object_info: dict[str
     assert not extra, f"unexpected Bark nodes {extra}: update PACK_NODES and the docs"
     loader = object_info["BarkModelLoader"]["input"]["required"]["models"]
     assert "tiny" in loader[1]["options"] and loader[1]["options"][0] == "suno"
+    assert TINY["models"] in loader[1]["options"]
     seed = object_info["BarkTextToSemantic"]["input"]["required"]["seed"]
     assert seed[1]["control_after_generate"] is True
     assert object_info["BarkDecode"]["output"] == ["AUDIO"]
@@ -276,6 +277,7 @@ def test_progress_over_websocket(server: ComfyServer):
         assert "3" in cached and "4" not in cached, cached  # changing coarse re-runs coarse and below only
     finally:
         ws.close()
+    assert server.wait(prompt_id, timeout=60)["status"]["status_str"] == "success"  # its history is written too
 
 
 def test_interrupt_stops_a_stage_and_server_stays_healthy(server: ComfyServer):
@@ -415,10 +417,65 @@ def test_stage_cache_serves_earlier_stages_after_comfy_frees_its_cache(server: C
     server.free(unload_models=True, free_memory=True)  # ComfyUI forgets every output (and the loader's handle)
     time.sleep(1.0)
     wf["3"]["inputs"]["width"] = 336
+    loads_before = server.log_text().count("loaded text model")
     entry = server.run(wf, timeout=300)
     second = json.loads(node_text(entry, "4"))
     assert second["chain"][-1]["cache_hit"] is True and second["cache_hits"] == 1
     assert second["id"] == first["id"]
+    # a cache hit loads no weights: the freed text model stays unloaded
+    assert server.log_text().count("loaded text model") == loads_before > 0
+
+
+def test_core_audio_nodes_take_bark_audio(server: ComfyServer, object_info: dict[str, Any]):
+    """Bark's AUDIO feeds ComfyUI's own audio nodes (volume, trim, concat, savers) and comes back to Bark's saver."""
+    loader = _workflow("bark_generate")["1"]
+    take = {"class_type": "BarkGenerate",
+            "inputs": {"models": ["1", 0], "text": "Core nodes.", "seed": 808, "semantic_temp": 0.7,
+                       "coarse_temp": 0.7, "fine_temp": 0.5, "top_k": 0, "top_p": 1.0, "min_eos_p": 0.2,
+                       "max_duration_s": TAKE_S}}
+    wf: dict[str, Any] = {
+        "1": loader, "2": take,
+        "3": {"class_type": "AudioAdjustVolume", "inputs": {"audio": ["2", 0], "volume": -6}},
+        "4": {"class_type": "TrimAudioDuration", "inputs": {"audio": ["3", 0], "start_index": 0.0, "duration": 0.5}},
+        "5": {"class_type": "AudioConcat", "inputs": {"audio1": ["2", 0], "audio2": ["4", 0], "direction": "after"}},
+        "6": {"class_type": "SaveAudio", "inputs": {"audio": ["5", 0], "filename_prefix": "audio/bark_core_nodes"}},
+        "7": {"class_type": "BarkSaveLabelledAudio",
+              "inputs": {"audio": ["5", 0], "filename_prefix": "audio/bark_core_nodes_labelled", "format": "flac",
+                         "sample_rate": "keep", "normalize": "none", "target_db": 0.0, "bitrate": "default",
+                         "public": False, "label": True}},
+    }
+    if "SaveAudioAdvanced" in object_info:  # ComfyUI >= 0.3x: the saver that replaces the deprecated ones
+        wf["8"] = {"class_type": "SaveAudioAdvanced",
+                   "inputs": {"audio": ["2", 0], "filename_prefix": "audio/bark_core_adv", "format": "flac"}}
+    entry = server.run(wf, timeout=400)
+    core = server.node_files(entry, "6")[0]
+    rate, channels, samples = flac_info(core)
+    take_s = ffprobe(server.node_files(entry, "7")[0])["duration"]
+    assert rate == 24000 and channels == 2  # AudioConcat makes stereo
+    whole = samples / rate
+    assert 0.2 < whole and abs(take_s - whole) < 0.05
+    label = check_labelled_file(server.node_files(entry, "7")[0], wf["7"]["inputs"], 2 * TAKE_S + 0.2)
+    assert label["AI_GENERATED"] is True  # audio that core nodes changed is labelled as foreign audio
+    if "8" in wf:
+        assert flac_info(server.node_files(entry, "8")[0])[:2] == (24000, 1)
+
+
+def test_label_names_each_stages_voice_in_a_real_server(server: ComfyServer):
+    """Re-voicing at coarse/fine with another preset: the saved label names both voices and every stage's seed."""
+    wf = _workflow("bark_stagewise")
+    wf["20"] = {"class_type": "BarkVoicePreset", "inputs": {"models": ["1", 0], "preset": "English: v2/en_speaker_1"}}
+    wf["4"]["inputs"].update(voice=["20", 0], seed=41)
+    wf["5"]["inputs"].update(voice=["20", 0], seed=42)
+    wf["7"]["inputs"]["filename_prefix"] = "audio/bark_two_voices"
+    entry = server.run(wf, timeout=300)
+    label = check_labelled_file(server.node_files(entry, "7")[0], wf["7"]["inputs"], TAKE_S + 0.1)
+    stages = label["stages"]
+    assert stages["semantic"]["voice"] == "v2/en_speaker_6" and stages["semantic"]["seed"] == 1
+    assert stages["coarse"] == {"voice": "v2/en_speaker_1", "seed": 41}
+    assert stages["fine"] == {"voice": "v2/en_speaker_1", "seed": 42}
+    assert label["voice"] == "semantic=v2/en_speaker_6, coarse=v2/en_speaker_1, fine=v2/en_speaker_1"
+    presets = sorted(o["preset"] for o in label["voice_origins"])
+    assert presets == ["v2/en_speaker_1", "v2/en_speaker_6"]
 
 
 def test_long_form_progress_runs_over_chunks(server: ComfyServer):
@@ -441,7 +498,8 @@ def test_long_form_progress_runs_over_chunks(server: ComfyServer):
         assert values and values == sorted(values) and values[-1] == 1000 and len(set(values)) >= 6, values
     finally:
         ws.close()
-    entry = server.history(prompt_id)
+    # ComfyUI sends execution_success before it writes the history entry: wait for the entry
+    entry = server.wait(prompt_id, timeout=60)
     assert node_text(entry, "6").startswith("3 chunk(s)")
 
 

@@ -274,3 +274,29 @@ def test_cli_mounts_on_another_parser_and_runs_as_module(tmp_path: Path, speech:
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)[0]["detected"] is True
+
+
+def test_generator_version_of_a_git_clone_comes_from_pyproject(monkeypatch, tmp_path: Path, speech: Audio) -> None:
+    """A checkout used without pip install (a ComfyUI custom node) has no package metadata: read pyproject.toml."""
+    import tomllib
+
+    from bark_core.label import metadata as M
+
+    want = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]["version"]
+
+    def not_installed(name: str) -> str:
+        raise importlib_metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(M.importlib_metadata, "version", not_installed)
+    M.generator_version.cache_clear()
+    try:
+        assert M.generator_version() == want != "0.0.0"
+        data = read_label(export_audio(speech, tmp_path / "clone.wav"))
+        assert data["generator_version"] == want
+        monkeypatch.setitem(sys.modules, "tomllib", None)  # Python 3.10: the plain reading gives the same
+        assert M.project_version() == want
+        other = tmp_path / "pyproject.toml"
+        other.write_text('[project]\nname = "someone-else"\nversion = "9.9.9"\n')
+        assert M.project_version(other) is None and M.project_version(tmp_path / "missing.toml") is None
+    finally:
+        M.generator_version.cache_clear()

@@ -95,3 +95,10 @@ def test_long_take_label_meta_covers_the_whole_text(tiny_models):
     meta = long.label_meta()
     assert meta["text"] == "First. Second." and meta["seed"] == 5 and meta["voice"] == "v2/en_speaker_6"
     assert long.audio.provenance.extra["voice_origin"]["kind"] == "preset"
+    # each chunk's stages, and every voice once with the stages of every chunk that used it
+    assert [c["fine"]["voice"] for c in meta["chunk_stages"]] == ["v2/en_speaker_6"] * 2
+    assert [c["semantic"]["seed"] for c in meta["chunk_stages"]] == [t.semantic.provenance.seed for t in long.takes]
+    assert [(o["kind"], o["stages"]) for o in meta["voice_origins"]] == [("preset", ["semantic", "coarse", "fine"])]
+    carried = generate_long(tiny_models, "First. Second.", "v2/en_speaker_6", seed=5, max_chars=10,
+                            continuity="carry", allow_early_stop=False, max_gen_duration_s=0.3).label_meta()
+    assert [o["kind"] for o in carried["voice_origins"]] == ["preset", "generated"]

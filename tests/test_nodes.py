@@ -118,6 +118,20 @@ def test_root_package_exposes_entrypoint_without_importing_nodes():
             del sys.modules[name]
 
 
+def test_comfy_api_is_imported_in_one_place():
+    """A renamed or moved ComfyUI API symbol is then a one-line fix (bark_nodes/_api.py)."""
+    import ast
+
+    importers = set()
+    for path in sorted((REPO / "bark_nodes").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+            if any(n.split(".")[0] == "comfy_api" for n in names):
+                importers.add(path.name)
+    assert importers == {"_api.py"}
+
+
 def test_all_nodes_registered(comfy):
     assert set(comfy.nodes) == PACK_NODES
     assert len(comfy.node_list) == len(PACK_NODES)
@@ -217,8 +231,11 @@ def test_loader_errors_are_clear(comfy):
 
 def test_offline_hub_source_reports_missing_weights(comfy):
     h = comfy.nodes["BarkModelLoader"].execute("suno", text_size="small", offline=True)[0]
-    with pytest.raises(bark_core.CheckpointError, match="text.pt.*In ComfyUI: copy the model files"):
+    # the first file missing offline is the tokenizer (read before the stage looks up its cache), then text.pt
+    with pytest.raises(bark_core.CheckpointError, match="tokenizer.*In ComfyUI: copy the model files"):
         comfy.nodes["BarkTextToSemantic"].execute(h, "hi", seed=0)
+    with pytest.raises(bark_core.CheckpointError, match="text.pt.*In ComfyUI: copy the model files"):
+        h.prepare("semantic")
     with pytest.raises(bark_core.CheckpointError, match="In ComfyUI"):
         comfy.nodes["BarkVoicePreset"].execute(h, "English: v2/en_speaker_6")
 
@@ -734,6 +751,81 @@ def test_stage_cache_survives_a_new_loader_and_shows_in_inspect(comfy, handle, c
     assert list((comfy.temp / "bark_stage_cache").glob("??/*.npz"))
     with pytest.raises(ValueError, match="stage_cache"):
         comfy.nodes["BarkModelLoader"].execute("tiny", stage_cache="sometimes")
+
+
+def test_a_stage_cache_hit_loads_no_weights_and_moves_nothing(comfy, monkeypatch):
+    """After ComfyUI freed memory, a cached run must not reload GBs of weights or evict other models."""
+    from bark_core.stages import modelset
+    from bark_nodes import _comfy
+
+    loads: list[str] = []
+    placed: list[int] = []
+    real_load, real_codec, real_place = modelset.BarkModels._load, modelset.load_codec, _comfy.load_on_device
+    monkeypatch.setattr(modelset.BarkModels, "_load", lambda self, stage: loads.append(stage) or real_load(self, stage))
+    monkeypatch.setattr(modelset, "load_codec", lambda *a, **k: loads.append("codec") or real_codec(*a, **k))
+    monkeypatch.setattr(_comfy, "load_on_device", lambda patchers: placed.append(len(patchers)) or real_place(patchers))
+
+    def run(h):
+        n = comfy.nodes
+        sem = n["BarkTextToSemantic"].execute(h, "Count my loads.", seed=5, max_duration_s=SHORT)[0]
+        coarse = n["BarkSemanticToCoarse"].execute(h, sem, seed=6)[0]
+        fine = n["BarkCoarseToFine"].execute(h, coarse, seed=7)[0]
+        audio = n["BarkDecode"].execute(h, fine)[0]
+        take = n["BarkGenerate"].execute(h, "Count my loads.", seed=8, max_duration_s=SHORT)
+        return [sem, coarse, fine, audio["bark_artifact"], take[1], take[2], take[3], take[0]["bark_artifact"]]
+
+    first = run(comfy.nodes["BarkModelLoader"].execute("tiny", device="cpu")[0])
+    assert set(loads) == {"text", "coarse", "fine", "codec"} and len(placed) == 8  # one per stage run
+    assert not any(a.cache_hit for a in first)
+    loads.clear()
+    placed.clear()
+    h = comfy.nodes["BarkModelLoader"].execute("tiny", device="cpu")[0]  # a new handle: nothing loaded yet
+    again = run(h)
+    assert loads == [] and placed == [] and h.patchers == {}
+    assert all(a.cache_hit for a in again)
+    assert [a.id for a in again] == [a.id for a in first]
+    # a miss still loads exactly the model of the stage that runs
+    n = comfy.nodes
+    n["BarkSemanticToCoarse"].execute(h, again[0], seed=99)
+    assert loads == ["coarse"] and placed == [1] and set(h.patchers) == {"coarse"}
+
+
+def test_a_dropped_handle_frees_its_models_without_waiting_for_gc(comfy):
+    """ComfyUI drops the loader's output when it frees its cache; the weights must go with it (no ref cycle)."""
+    import gc
+    import weakref
+
+    h = comfy.nodes["BarkModelLoader"].execute("tiny", device="cpu")[0]
+    comfy.nodes["BarkTextToSemantic"].execute(h, "Free me.", seed=123, max_duration_s=0.2)  # loads the text model
+    models = weakref.ref(h.models)
+    gc.disable()
+    try:
+        del h
+        assert models() is None
+    finally:
+        gc.enable()
+
+
+def test_loader_offers_the_tiny_offline_set_and_writes_it_on_first_use(comfy, monkeypatch, tmp_path, caplog):
+    """A custom-node install has no bark-core command: the loader writes models/bark/tiny itself, once, logged."""
+    from bark_nodes import _comfy
+    from bark_nodes import handle as handle_mod
+
+    assert handle_mod.TINY_CHOICE in _inputs(comfy.nodes["BarkModelLoader"])["models"].options
+    monkeypatch.setattr(_comfy, "bark_dirs", lambda: [tmp_path / "bark"])
+    with caplog.at_level("WARNING", logger="bark_nodes"):
+        h = comfy.nodes["BarkModelLoader"].execute(handle_mod.TINY_CHOICE, device="cpu")[0]
+    folder = tmp_path / "bark" / "tiny"
+    written = [r.getMessage() for r in caplog.records if "writing the tiny offline test set" in r.getMessage()]
+    assert len(written) == 1 and str(folder) in written[0]
+    assert (folder / C.MODEL_MANIFEST).is_file() and h.models.folder == folder and h.models.untrained
+    assert "tiny" in handle_mod.model_choices()  # the written folder now shows up as a folder too
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="bark_nodes"):
+        again = comfy.nodes["BarkModelLoader"].execute(handle_mod.TINY_CHOICE, device="cpu")[0]
+    assert again.models.folder == folder and "writing the tiny" not in caplog.text  # once only
+    sem = comfy.nodes["BarkTextToSemantic"].execute(again, "Offline.", seed=1, max_duration_s=0.2)[0]
+    assert sem.n_frames > 0 and sem.provenance.extra["untrained"]
 
 
 def test_hub_downloads_are_announced_with_size_and_folder(comfy, monkeypatch, caplog, tmp_path):

@@ -85,3 +85,42 @@ def test_every_export_carries_a_qc_summary_unless_turned_off(tiny_models, tmp_pa
     assert tags["qc"]["schema"] == "bark_core.quality/1" and tags["qc"]["passed"] is False  # untrained noise
     assert "not_speech" in tags["qc"]["fail"]
     assert "qc" not in read_label(export_audio(take.audio, tmp_path / "b.wav", quality=None))
+
+
+def test_label_names_every_stages_voice_and_seed_and_every_voices_rights(tiny_models, tmp_path):
+    """Semantic with a preset, coarse and fine re-voiced with a cloned voice: the file says so, rights included."""
+    from bark_core import Take, Voice, decode, generate_coarse, generate_fine, generate_semantic
+    from bark_core.rights import RightsRecord, audio_voice_source
+
+    rng = np.random.default_rng(0)
+    rights = RightsRecord(who="Jane Doe", right="written consent", when="2024-05-01", evidence="form #12")
+    jane = Voice(semantic=rng.integers(0, 10_000, 40), coarse=rng.integers(0, 1024, (2, 60)),
+                 fine=rng.integers(0, 1024, (8, 60)), name="jane", source=audio_voice_source(rights))
+    sem = generate_semantic(tiny_models, "Two voices.", "v2/en_speaker_6", seed=11, **SEM)
+    coarse = generate_coarse(tiny_models, sem, jane, seed=12)
+    fine = generate_fine(tiny_models, coarse, jane, seed=13)
+    take = Take(semantic=sem, coarse=coarse, fine=fine, audio=decode(tiny_models, fine))
+    label = read_label(export_audio(take.audio, tmp_path / "two.flac", **take.label_meta()))
+    assert label["voice"] == f"semantic=v2/en_speaker_6, coarse={jane.label}, fine={jane.label}"
+    assert label["stages"] == {"semantic": {"voice": "v2/en_speaker_6", "seed": 11},
+                               "coarse": {"voice": jane.label, "seed": 12}, "fine": {"voice": jane.label, "seed": 13}}
+    origins = {o["kind"]: o for o in label["voice_origins"]}
+    assert set(origins) == {"preset", "audio"} and len(label["voice_origins"]) == 2
+    assert origins["preset"]["preset"] == "v2/en_speaker_6" and origins["preset"]["stages"] == ["semantic"]
+    assert origins["audio"]["stages"] == ["coarse", "fine"] and origins["audio"]["rights"] == rights.to_dict()
+    # the other way round (cloned voice only at semantic): its rights still reach the label
+    sem2 = generate_semantic(tiny_models, "Two voices.", jane, seed=21, **SEM)
+    coarse2 = generate_coarse(tiny_models, sem2, "v2/en_speaker_6", seed=22)
+    fine2 = generate_fine(tiny_models, coarse2, "v2/en_speaker_6", seed=23)
+    take2 = Take(semantic=sem2, coarse=coarse2, fine=fine2, audio=decode(tiny_models, fine2))
+    label2 = read_label(export_audio(take2.audio, tmp_path / "two.wav", **take2.label_meta()))
+    assert [o["rights"]["who"] for o in label2["voice_origins"] if o["kind"] == "audio"] == ["Jane Doe"]
+    assert label2["stages"]["semantic"] == {"voice": jane.label, "seed": 21}
+
+
+def test_one_voice_take_keeps_a_plain_voice_name(tiny_models, tmp_path):
+    take = generate(tiny_models, "One voice.", "v2/en_speaker_6", seed=3, **SEM)
+    label = read_label(export_audio(take.audio, tmp_path / "one.wav", **take.label_meta(seed=3)))
+    assert label["voice"] == "v2/en_speaker_6" and label["seed"] == 3
+    assert {s["voice"] for s in label["stages"].values()} == {"v2/en_speaker_6"}
+    assert [o["stages"] for o in label["voice_origins"]] == [["semantic", "coarse", "fine"]]

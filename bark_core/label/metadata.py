@@ -24,11 +24,13 @@ mark of the same key (checked by detection, which costs ~50 ms for a 14 s clip).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import math
 import os
+import re
 import struct
 from datetime import datetime, timezone
 from importlib import metadata as importlib_metadata
@@ -64,20 +66,47 @@ _RESERVED = {"text", "model", "model_checksum", "voice", "seed"}
 
 
 # Sections the label carries besides provenance: the human review, the automatic quality report's
-# summary, and where the voice came from (with the speaker's rights record for cloned voices).
-LABEL_SECTIONS = ("review", "qc", "voice_origin")
+# summary, and where the voice came from (with the speaker's rights record for cloned voices); then
+# each stage's voice and seed (``stages``; ``chunk_stages`` for long-form, one entry per chunk) and
+# every voice's origin and rights when stages used different voices (``voice_origins``).
+LABEL_SECTIONS = ("review", "qc", "voice_origin", "stages", "chunk_stages", "voice_origins")
 
 
 class LabelError(BarkError, ValueError):
     """Label metadata cannot be built or written as asked."""
 
 
+PROJECT_FILE = Path(__file__).resolve().parents[2] / "pyproject.toml"  # present in a source checkout
+
+
+def project_version(pyproject: Path = PROJECT_FILE) -> str | None:
+    """``[project] version`` of our own pyproject.toml, when it is this distribution's; else None."""
+    try:
+        text = pyproject.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    try:
+        import tomllib  # Python 3.11+
+    except ImportError:  # 3.10: the two lines we need, read plainly
+        name = re.search(r'^name\s*=\s*"([^"]+)"', text, re.M)
+        version = re.search(r'^version\s*=\s*"([^"]+)"', text, re.M)
+        project = {"name": name and name.group(1), "version": version and version.group(1)}
+    else:
+        try:
+            project = tomllib.loads(text).get("project", {})
+        except tomllib.TOMLDecodeError:
+            return None
+    return project.get("version") if project.get("name") == DISTRIBUTION else None
+
+
+@functools.lru_cache(maxsize=1)
 def generator_version() -> str:
-    """Installed version of the distribution, so a file says which code made it."""
+    """Version of the code that made a file: the installed distribution's, else (a git clone, e.g. a
+    ComfyUI custom node that was never pip-installed) the version in the checkout's pyproject.toml."""
     try:
         return importlib_metadata.version(DISTRIBUTION)
     except importlib_metadata.PackageNotFoundError:
-        return "0.0.0"
+        return project_version() or "0.0.0"
 
 
 def _utc_now() -> str:

@@ -1,17 +1,20 @@
-"""EnCodec 24 kHz at 6 kbps: fine codes <-> waveform, through Meta's ``encodec`` package.
+"""EnCodec 24 kHz at 6 kbps: fine codes <-> waveform, with our own port of the network.
 
 Bark's last stage is Suno's ``codec_decode``: the 8 fine codebooks go through EnCodec's residual
 quantizer and decoder at 6 kbps. :func:`decode` does exactly that; :func:`encode` goes the other way
 (reference audio -> codes) for building voices.
 
-Two practical problems are handled here:
+The network is :class:`~bark_core.models.encodec_net.EncodecNet`, not Meta's ``encodec`` package:
+that package's metadata requires ``torchaudio`` without a version, and pip then may replace the
+user's torch to satisfy the newest torchaudio. Our port gives the same codes and samples (the tests
+compare it with ``encodec`` on random weights) and reads the same files:
 
-* ``encodec`` imports ``torchaudio`` at import time, only for file helpers we never call. A
-  ``torchaudio`` wheel that does not match the installed torch fails to load (``OSError``), and
-  then ``import encodec`` fails too. :func:`import_encodec` imports ``encodec`` with a temporary
-  placeholder in that case.
-* The pretrained checkpoint is fetched by torch.hub from Meta's server; when that is unreachable
-  the user gets a :class:`~bark_core.errors.CheckpointError` saying where to put a local copy.
+* Meta's ``encodec_24khz-d7cc33bc.th`` (a plain state dict), through :func:`~bark_core.models.suno.safe_torch_load`
+  (``weights_only=True``: a file cannot run code). Without a path it is downloaded once from Meta's
+  server into torch hub's checkpoints folder (where ``encodec`` kept it too) and read from there
+  afterwards, offline as well; a failed download raises a
+  :class:`~bark_core.errors.CheckpointError` saying where to put a local copy.
+* transformers' ``facebook/encodec_24khz`` (``model.safetensors``, or its folder), keys renamed.
 
 Models are not cached here: :func:`load_codec` builds a new one per call (about a second for the
 real weights) and the caller (the model registry, a front end) keeps it as long as it needs.
@@ -19,18 +22,8 @@ real weights) and the caller (the model registry, a front end) keeps it as long 
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import importlib
-import importlib.machinery
 import os
-import sys
-import threading
-import types
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -41,94 +34,14 @@ from ..artifacts import Audio, FineCodes, Provenance, expect_artifact
 from ..audio_io import resample
 from ..errors import ArtifactError, CheckpointError
 from ..fileio import atomic_write
-
-if TYPE_CHECKING:
-    from encodec import EncodecModel
+from ..hub import file_sha256
+from .encodec_net import EncodecNet, looks_like_hf, state_dict_from_hf
+from .suno import safe_torch_load
 
 HOP_LENGTH = 320  # samples per EnCodec frame at 24 kHz (75 frames per second)
 CODEC_NAME = "encodec_24khz"
-
-_IMPORT_LOCK = threading.Lock()
-
-
-# ---------------------------------------------------------------------------------------------
-# Importing encodec without a working torchaudio
-# ---------------------------------------------------------------------------------------------
-
-
-def _torchaudio_placeholder(error: BaseException) -> types.ModuleType:
-    """A stand-in ``torchaudio`` whose every attribute explains why the real one is missing."""
-    reason = f"{type(error).__name__}: {error}"
-    module = types.ModuleType("torchaudio", "Placeholder installed by bark_core.codec.import_encodec.")
-    module.__spec__ = importlib.machinery.ModuleSpec("torchaudio", loader=None)
-    module.__file__ = None
-
-    def __getattr__(name: str) -> Any:
-        if name.startswith("__") and name.endswith("__"):
-            raise AttributeError(name)  # keep hasattr()/inspect probes working
-        raise ImportError(
-            f"torchaudio.{name} is unavailable: torchaudio could not be imported ({reason}). "
-            "bark_core does not need it (EnCodec's file helpers use it); install a torchaudio build that "
-            "matches your torch if you want those helpers."
-        )
-
-    module.__getattr__ = __getattr__  # type: ignore[method-assign]
-    return module
-
-
-def _forget_modules(prefix: str) -> None:
-    for name in [n for n in sys.modules if n == prefix or n.startswith(prefix + ".")]:
-        del sys.modules[name]
-
-
-def import_encodec() -> types.ModuleType:
-    """Import and return the ``encodec`` package even where ``torchaudio`` is missing or broken.
-
-    ``torchaudio`` is probed first. If importing it raises anything (``ModuleNotFoundError``, the
-    ``OSError`` of a wheel built for another torch, ...), a placeholder module is put in
-    ``sys.modules["torchaudio"]`` only while ``encodec`` is imported, then the previous state is
-    restored, so a later ``import torchaudio`` elsewhere still fails with the real error. Errors of
-    ``encodec`` itself (not installed, broken) propagate unchanged.
-
-    The placeholder stays referenced inside ``encodec.utils``; calling one of encodec's file
-    helpers raises an ImportError naming the original torchaudio failure.
-    """
-    module = sys.modules.get("encodec")
-    if module is not None:
-        return module
-    with _IMPORT_LOCK:
-        module = sys.modules.get("encodec")
-        if module is not None:
-            return module
-        try:
-            import torchaudio  # noqa: F401
-        except Exception as exc:  # any failure inside torchaudio's own import
-            torchaudio_error: BaseException | None = exc
-        else:
-            torchaudio_error = None
-        _forget_modules("encodec")  # leftovers of an earlier failed attempt
-        if torchaudio_error is None:
-            return _import_or_clean("encodec")
-
-        missing = object()
-        previous = sys.modules.get("torchaudio", missing)
-        sys.modules["torchaudio"] = _torchaudio_placeholder(torchaudio_error)
-        try:
-            return _import_or_clean("encodec")
-        finally:
-            if previous is missing:
-                sys.modules.pop("torchaudio", None)
-            else:
-                sys.modules["torchaudio"] = previous  # type: ignore[assignment]
-
-
-def _import_or_clean(name: str) -> types.ModuleType:
-    """Import ``name``; on failure drop its half-imported submodules and re-raise the error unchanged."""
-    try:
-        return importlib.import_module(name)
-    except BaseException:
-        _forget_modules(name)
-        raise
+HF_WEIGHTS = "model.safetensors"  # the file of facebook/encodec_24khz (transformers layout)
+_HASH_PREFIX = C.ENCODEC_CHECKPOINT_NAME.rsplit("-", 1)[1].split(".")[0]  # "d7cc33bc": sha256 prefix of the file
 
 
 # ---------------------------------------------------------------------------------------------
@@ -136,36 +49,12 @@ def _import_or_clean(name: str) -> types.ModuleType:
 # ---------------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _quiet_weight_norm() -> Iterator[None]:
-    """encodec uses ``torch.nn.utils.weight_norm``, deprecated (but working) in current torch."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*weight_norm.*", category=FutureWarning)
-        warnings.filterwarnings("ignore", message=".*weight_norm.*", category=UserWarning)
-        yield
-
-
-def _build_model() -> EncodecModel:
-    """The untrained 24 kHz architecture; ``pretrained=False`` builds layers only, no network."""
-    encodec = import_encodec()
-    with _quiet_weight_norm():
-        return encodec.EncodecModel.encodec_model_24khz(pretrained=False)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def hub_checkpoint_path() -> Path:
     """Where torch.hub keeps (and looks for) the pretrained EnCodec file."""
     return Path(torch.hub.get_dir()) / "checkpoints" / C.ENCODEC_CHECKPOINT_NAME
 
 
-def _finish(model: EncodecModel, device: str | torch.device, source: str, checksum: str | None) -> EncodecModel:
+def _finish(model: EncodecNet, device: str | torch.device, source: str, checksum: str | None) -> EncodecNet:
     model.set_target_bandwidth(C.ENCODEC_BANDWIDTH)
     model.eval()
     model.to(device)
@@ -175,64 +64,55 @@ def _finish(model: EncodecModel, device: str | torch.device, source: str, checks
     return model
 
 
-def load_codec(device: str | torch.device = "cpu", checkpoint: str | os.PathLike | None = None) -> EncodecModel:
-    """Load EnCodec 24 kHz set to 6 kbps, in eval mode, on ``device``.
-
-    ``checkpoint``: a state-dict file in the format of ``encodec_24khz-d7cc33bc.th`` (a plain state
-    dict saved with ``torch.save``), loaded with ``weights_only=True`` so a file cannot run code.
-    Without it, encodec's own pretrained path is used: torch.hub downloads the file from Meta's
-    server into ``<torch hub dir>/checkpoints`` once and reads it from there afterwards, offline too.
-    Each call builds a new model; keep it if you need it again.
-    """
-    if checkpoint is not None:
-        path = Path(checkpoint).expanduser()
-        if not path.is_file():
-            raise CheckpointError(
-                f"No EnCodec checkpoint at {path}. Pass the path of {C.ENCODEC_CHECKPOINT_NAME} (download it from "
-                f"{C.ENCODEC_CHECKPOINT_URL}), or checkpoint=None to use the torch hub cache."
-            )
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise CheckpointError(
-                f"Cannot read the EnCodec checkpoint {path} ({type(exc).__name__}: {exc}). It must be a state dict "
-                f"saved with torch.save, like {C.ENCODEC_CHECKPOINT_NAME}; download a fresh copy from "
-                f"{C.ENCODEC_CHECKPOINT_URL}."
-            ) from exc
-        if not isinstance(state, dict):
-            raise CheckpointError(
-                f"The EnCodec checkpoint {path} holds a {type(state).__name__}, not a state dict. "
-                f"Use {C.ENCODEC_CHECKPOINT_NAME} from {C.ENCODEC_CHECKPOINT_URL}."
-            )
-        model = _build_model()
-        shapes = {k: v.shape for k, v in model.state_dict().items()}
-        bad = [f"{k} {tuple(getattr(v, 'shape', ()))} != {tuple(shapes[k])}" for k, v in state.items()
-               if k in shapes and (not isinstance(v, torch.Tensor) or v.shape != shapes[k])]
-        if bad:
-            raise CheckpointError(f"The EnCodec checkpoint {path} has tensors of the wrong shape for the 24 kHz "
-                                  f"model: {bad[:3]}. Use {C.ENCODEC_CHECKPOINT_NAME} ({C.ENCODEC_CHECKPOINT_URL}).")
-        if any(isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all())
-               for v in state.values()):
-            raise CheckpointError(f"The EnCodec checkpoint {path} holds NaN or infinite weights; the file is damaged. "
-                                  f"Download {C.ENCODEC_CHECKPOINT_NAME} again ({C.ENCODEC_CHECKPOINT_URL}).")
-        try:
-            result = model.load_state_dict(state, strict=False)
-        except (RuntimeError, TypeError, ValueError) as exc:
-            raise CheckpointError(f"The EnCodec checkpoint {path} does not fit the 24 kHz model ({exc}).") from None
-        if result.missing_keys or result.unexpected_keys:
-            raise CheckpointError(
-                f"The EnCodec checkpoint {path} does not fit the 24 kHz model: missing {result.missing_keys[:5]}"
-                f"{'...' if len(result.missing_keys) > 5 else ''}, unexpected {result.unexpected_keys[:5]}"
-                f"{'...' if len(result.unexpected_keys) > 5 else ''}. Use {C.ENCODEC_CHECKPOINT_NAME} "
-                f"({C.ENCODEC_CHECKPOINT_URL})."
-            )
-        return _finish(model, device, str(path), _sha256(path))
-
-    encodec = import_encodec()
-    cached = hub_checkpoint_path()
+def _read_state(path: Path) -> dict[str, torch.Tensor]:
+    """A state dict from a torch file (safe loader) or a safetensors file; errors name the file and the fix."""
+    fix = (f"Use {C.ENCODEC_CHECKPOINT_NAME} (download it from {C.ENCODEC_CHECKPOINT_URL}) or the {HF_WEIGHTS} "
+           "of facebook/encodec_24khz.")
     try:
-        with _quiet_weight_norm():
-            model = encodec.EncodecModel.encodec_model_24khz(pretrained=True)
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = safe_torch_load(path)
+    except Exception as exc:  # CheckpointError of the safe loader, safetensors' own errors
+        raise CheckpointError(f"Cannot read the EnCodec checkpoint {path} ({type(exc).__name__}: {exc}). "
+                              f"It must hold plain weights. {fix}") from exc
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"The EnCodec checkpoint {path} holds a {type(state).__name__}, not a state dict "
+                              f"of tensors. {fix}")
+    return state
+
+
+def _load_file(path: Path) -> EncodecNet:
+    state = _read_state(path)
+    with torch.device("meta"):  # no memory and no random draws for weights about to be replaced
+        model = EncodecNet()
+    if looks_like_hf(state):
+        state = state_dict_from_hf(state, model)
+    expected, got = set(model.state_dict()), set(state)
+    missing, extra = sorted(expected - got), sorted(got - expected)
+    if missing or extra:
+        raise CheckpointError(
+            f"The EnCodec checkpoint {path} does not fit the 24 kHz model: missing {missing[:5]}"
+            f"{'...' if len(missing) > 5 else ''}, unexpected {extra[:5]}{'...' if len(extra) > 5 else ''}. "
+            f"Use {C.ENCODEC_CHECKPOINT_NAME} ({C.ENCODEC_CHECKPOINT_URL})."
+        )
+    try:
+        model.load_state_dict(state, strict=True, assign=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"The EnCodec checkpoint {path} has tensors of the wrong shape: {exc}") from exc
+    return model
+
+
+def _download_pretrained() -> Path:
+    """Meta's file in torch hub's checkpoints folder, fetched once (sha256 prefix checked)."""
+    cached = hub_checkpoint_path()
+    if cached.is_file():
+        return cached
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        torch.hub.download_url_to_file(C.ENCODEC_CHECKPOINT_URL, str(cached), hash_prefix=_HASH_PREFIX)
     except Exception as exc:  # URLError, socket timeouts, HTTP errors, hash mismatch of a partial file
         raise CheckpointError(
             f"Could not get the EnCodec checkpoint {C.ENCODEC_CHECKPOINT_NAME} from {C.ENCODEC_CHECKPOINT_URL} "
@@ -240,27 +120,41 @@ def load_codec(device: str | torch.device = "cpu", checkpoint: str | os.PathLike
             f"{cached} (the torch hub checkpoints folder; TORCH_HOME moves it) or pass "
             f"load_codec(checkpoint='path/to/{C.ENCODEC_CHECKPOINT_NAME}')."
         ) from exc
-    checksum = _sha256(cached) if cached.is_file() else None
-    return _finish(model, device, C.ENCODEC_CHECKPOINT_NAME, checksum)
+    return cached
 
 
-def random_codec(seed: int = 0) -> EncodecModel:
+def load_codec(device: str | torch.device = "cpu", checkpoint: str | os.PathLike | None = None) -> EncodecNet:
+    """Load EnCodec 24 kHz set to 6 kbps, in eval mode, on ``device``.
+
+    ``checkpoint``: Meta's ``encodec_24khz-d7cc33bc.th`` (or any state dict in its layout), a
+    transformers-format ``model.safetensors``, or a folder holding one of them. Without it, Meta's
+    file is downloaded once into ``<torch hub dir>/checkpoints`` and read from there afterwards.
+    Each call builds a new model; keep it if you need it again.
+    """
+    if checkpoint is None:
+        path = _download_pretrained()
+        return _finish(_load_file(path), device, C.ENCODEC_CHECKPOINT_NAME, file_sha256(path))
+    path = Path(checkpoint).expanduser()
+    if path.is_dir():
+        inside = [path / C.ENCODEC_CHECKPOINT_NAME, path / HF_WEIGHTS]
+        path = next((p for p in inside if p.is_file()), inside[0])
+    if not path.is_file():
+        raise CheckpointError(
+            f"No EnCodec checkpoint at {path}. Pass the path of {C.ENCODEC_CHECKPOINT_NAME} (download it from "
+            f"{C.ENCODEC_CHECKPOINT_URL}), or checkpoint=None to use the torch hub cache."
+        )
+    return _finish(_load_file(path), device, str(path), file_sha256(path))
+
+
+def random_codec(seed: int = 0) -> EncodecNet:
     """An untrained EnCodec 24 kHz model with random weights and random codebooks, for tests.
 
-    Built without touching the global random state. The codebooks are filled (a fresh model has
-    all-zero codebooks awaiting k-means) at about the scale of the untrained encoder's output, so
-    encode gives varied codes and decode gives (noise-like) sound.
+    Drawn from its own generator, so the global random state is left alone. The codebooks are
+    filled (a fresh model has all-zero codebooks awaiting k-means) at about the scale of the
+    untrained encoder's output, so encode gives varied codes and decode gives (noise-like) sound.
     """
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = _build_model()
-        with torch.no_grad():
-            for layer in model.quantizer.vq.layers:
-                book = layer._codebook
-                book.embed.copy_(torch.randn_like(book.embed) * 0.03)
-                book.embed_avg.copy_(book.embed)
-                book.cluster_size.fill_(1.0)
-                book.inited.fill_(1.0)
+    with torch.random.fork_rng(devices=[]):  # building nn.LSTM draws from the global generator
+        model = EncodecNet().reset_random_(torch.Generator().manual_seed(seed))
     return _finish(model, "cpu", f"random-encodec-seed{seed}", None)
 
 
@@ -288,7 +182,7 @@ def _device_of(codec: torch.nn.Module) -> torch.device:
         return torch.device("cpu")
 
 
-def decode_codes(codes: np.ndarray, codec: EncodecModel) -> np.ndarray:
+def decode_codes(codes: np.ndarray, codec: EncodecNet) -> np.ndarray:
     """(n_codebooks, T) codes -> T*320 float32 samples.
 
     EnCodec's residual quantizer sums one embedding per codebook, so fewer codebooks is the same
@@ -296,12 +190,12 @@ def decode_codes(codes: np.ndarray, codec: EncodecModel) -> np.ndarray:
     """
     device = _device_of(codec)
     with torch.inference_mode():
-        arr = torch.from_numpy(np.ascontiguousarray(codes))[None].to(device).transpose(0, 1)  # (n_q, 1, T)
-        out = codec.decoder(codec.quantizer.decode(arr))
+        arr = torch.from_numpy(np.ascontiguousarray(codes))[None].to(device)  # (1, n_q, T)
+        out = codec.decode_codes(arr)
         return out.detach().float().cpu().numpy().reshape(-1).astype(np.float32)
 
 
-def decode(fine: FineCodes, codec: EncodecModel) -> Audio:
+def decode(fine: FineCodes, codec: EncodecNet) -> Audio:
     """Fine codes (8, T) -> 24 kHz mono float32 audio of T*320 samples: Suno's ``codec_decode``."""
     expect_artifact(fine, FineCodes, "decode")
     samples = decode_codes(fine.codes, codec)
@@ -334,7 +228,7 @@ def _mono_float(samples: np.ndarray) -> np.ndarray:
     return arr
 
 
-def encode(audio: Audio | np.ndarray, codec: EncodecModel, sample_rate: int | None = None) -> FineCodes:
+def encode(audio: Audio | np.ndarray, codec: EncodecNet, sample_rate: int | None = None) -> FineCodes:
     """Audio -> EnCodec codes (8, ceil(n/320)) at 6 kbps, e.g. to make a voice from a recording.
 
     ``audio`` is an :class:`Audio` (its own sample rate is used) or an array with ``sample_rate``
@@ -366,9 +260,7 @@ def encode(audio: Audio | np.ndarray, codec: EncodecModel, sample_rate: int | No
     device = _device_of(codec)
     with torch.inference_mode():
         wav = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)).to(device)[None, None]
-        frames = codec.encode(wav)
-        codes = torch.cat([frame[0] for frame in frames], dim=-1)[0]
-        codes_np = codes.cpu().numpy().astype(np.int64)
+        codes_np = codec.encode_codes(wav)[0].cpu().numpy().astype(np.int64)
     prov = Provenance(
         stage="encode",
         model=getattr(codec, "bark_core_source", CODEC_NAME),

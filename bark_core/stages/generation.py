@@ -22,7 +22,7 @@ from .. import constants as C
 from .. import limits
 from ..artifacts import Audio, CoarseCodes, FineCodes, Provenance, SemanticTokens, expect_artifact
 from ..cache import cache_key, seed_part
-from ..errors import ArtifactError, BadTextError, ParameterError
+from ..errors import ArtifactError, BadTextError, CheckpointError, ParameterError
 from ..models import codec
 from ..rights import voice_origin
 from ..sampling import DrawnSeed, Seed, make_generator
@@ -135,12 +135,16 @@ def _device_class(models: BarkModels, stage: str) -> str:
     return models.device_for(stage).split(":")[0]
 
 
-def _cached(models: BarkModels, stage: str, seed: Seed, parts: dict[str, Any], compute: Callable[[], Any],
-            parent: Any = None, fits: Callable[[Any], bool] | None = None) -> Any:
+def _cached(models: BarkModels, stage: str, seed: Seed, parts: Callable[[bool], dict[str, Any]],
+            compute: Callable[[], Any], parent: Any = None, fits: Callable[[Any], bool] | None = None) -> Any:
     """Serve a stage from ``models.cache`` when its key is known, else compute and store it.
 
-    ``fits(hit)`` checks a stored result against this request (its parent id, its length); a hit that
-    does not fit was tampered with or damaged, and is recomputed instead of served.
+    ``parts(download)`` gives what the key hashes. It is asked first without downloading: weights
+    not on disk yet cannot have made a cached result, so that is a miss found without fetching
+    anything; the key is then made after ``compute`` (which loads, and so downloads, the weights).
+    No model is touched on a hit: ``compute`` alone calls ``models.use``. ``fits(hit)`` checks a
+    stored result against this request (its parent id, its length); a hit that does not fit was
+    tampered with or damaged, and is recomputed instead of served.
     """
     cache = models.cache
     if cache is None:
@@ -148,17 +152,23 @@ def _cached(models: BarkModels, stage: str, seed: Seed, parts: dict[str, Any], c
     cacheable, seed_value = seed_part(cache, seed)
     if not cacheable or (isinstance(seed, DrawnSeed) and not cache.cache_unseeded):
         return compute()
-    key = cache_key(stage, seed=seed_value, **parts)
-    hit = cache.get(key, stage)
-    if hit is not None and fits is not None and not fits(hit):
-        log.warning("the cached %s result for this request does not fit its input; recomputing it", stage)
-        hit = None
-    if hit is not None:
-        if parent is not None:
-            hit.parent = parent
-        return hit
+    try:
+        key: str | None = cache_key(stage, seed=seed_value, **parts(False))
+    except CheckpointError:
+        key = None
+    if key is not None:
+        hit = cache.get(key, stage)
+        if hit is not None and fits is not None and not fits(hit):
+            log.warning("the cached %s result for this request does not fit its input; recomputing it", stage)
+            hit = None
+        if hit is not None:
+            if parent is not None:
+                hit.parent = parent
+            return hit
+    else:
+        cache.stats.count(stage, False)
     art = compute()
-    cache.put(key, art)
+    cache.put(key or cache_key(stage, seed=seed_value, **parts(True)), art)
     return art
 
 
@@ -211,10 +221,11 @@ def generate_semantic(models: BarkModels, text: str, voice: Any = None, *, temp:
                               extra=stage_extra(loaded.untrained, voice))
         return SemanticTokens(tokens=tokens, provenance=prov)
 
-    parts = dict(text=text, voice=_voice_part(voice), model=models.fingerprint("text"),
-                 tokenizer=models.tokenizer.checksum, settings=settings, decoder=decoder,
-                 dtype=str(models.dtype_for("text")),
-                 device=_device_class(models, "text"))
+    def parts(download: bool) -> dict[str, Any]:
+        return dict(text=text, voice=_voice_part(voice), model=models.fingerprint("text", download=download),
+                    tokenizer=models.tokenizer.checksum, settings=settings, decoder=decoder,
+                    dtype=str(models.dtype_for("text")), device=_device_class(models, "text"))
+
     return _cached(models, "semantic", seed, parts, compute,
                    fits=lambda hit: _made_by(hit, seed, settings) and hit.provenance.settings.get("text") == text
                    and hit.provenance.parent is None)
@@ -264,9 +275,11 @@ def generate_coarse(models: BarkModels, semantic: SemanticTokens, voice: Any = N
                           loaded.model)
         return CoarseCodes(codes=codes, provenance=prov, parent=semantic)
 
-    parts = dict(input=semantic.id, voice=_voice_part(voice), model=models.fingerprint("coarse"), settings=settings,
-                 decoder=decoder,
-                 dtype=str(models.dtype_for("coarse")), device=_device_class(models, "coarse"))
+    def parts(download: bool) -> dict[str, Any]:
+        return dict(input=semantic.id, voice=_voice_part(voice), model=models.fingerprint("coarse", download=download),
+                    settings=settings, decoder=decoder, dtype=str(models.dtype_for("coarse")),
+                    device=_device_class(models, "coarse"))
+
     frames = coarse_steps(semantic.n_frames) // C.N_COARSE_CODEBOOKS
     return _cached(models, "coarse", seed, parts, compute, parent=semantic,
                    fits=lambda hit: _made_by(hit, seed, settings) and hit.provenance.parent == semantic.id
@@ -292,8 +305,10 @@ def generate_fine(models: BarkModels, coarse: CoarseCodes, voice: Any = None, *,
             prov = child_provenance(coarse, "fine", loaded, {"temp": temp}, used_seed, voice, loaded.model)
         return FineCodes(codes=codes, provenance=prov, parent=coarse)
 
-    parts = dict(input=coarse.id, voice=_voice_part(voice), model=models.fingerprint("fine"), temp=temp,
-                 dtype=str(models.dtype_for("fine")), device=_device_class(models, "fine"))
+    def parts(download: bool) -> dict[str, Any]:
+        return dict(input=coarse.id, voice=_voice_part(voice), model=models.fingerprint("fine", download=download),
+                    temp=temp, dtype=str(models.dtype_for("fine")), device=_device_class(models, "fine"))
+
     return _cached(models, "fine", seed, parts, compute, parent=coarse,
                    fits=lambda hit: _made_by(hit, seed, {"temp": temp}) and hit.provenance.parent == coarse.id
                    and hit.n_frames == coarse.n_frames
@@ -317,7 +332,10 @@ def decode(models: BarkModels, fine: FineCodes) -> Audio:
         return audio
 
     # decoding is deterministic: always cacheable
-    parts = dict(input=fine.id, model=models.fingerprint("codec"), device=_device_class(models, "codec"))
+    def parts(download: bool) -> dict[str, Any]:
+        return dict(input=fine.id, model=models.fingerprint("codec", download=download),
+                    device=_device_class(models, "codec"))
+
     return _cached(models, "decode", 0, parts, compute, parent=fine,
                    fits=lambda hit: hit.provenance.parent == fine.id and hit.sample_rate == C.SAMPLE_RATE
                    and hit.n_samples == expected_samples(fine.n_frames))

@@ -23,7 +23,7 @@ from ..sampling import DrawnSeed, derive_seed, master_seed
 from ..voices import Voice
 from .generation import check_generate_settings, normalize_text
 from .modelset import BarkModels
-from .pipeline import Take, generate
+from .pipeline import Take, generate, merge_origins
 
 DEFAULT_MAX_CHARS = 200  # ~13 s of speech at a typical 15 characters per second: fits 768 semantic steps
 CONTINUITY_MODES = ("fixed", "carry", "reset")
@@ -154,6 +154,12 @@ class LongTake:
             raise BarkError("No chunk has been generated yet; nothing to label.")
         meta = self.takes[0].label_meta(seed=seed if seed is not None else self.seed)
         meta["text"] = " ".join(self.chunks)
+        # every chunk may speak with another voice (continuity carry/reset): each one's stages and origins
+        del meta["stages"]
+        meta["chunk_stages"] = [take.stage_voices() for take in self.takes]
+        origins = merge_origins([take.voice_origins() for take in self.takes])
+        if origins:
+            meta["voice_origins"] = origins
         return meta
 
     def join(self) -> Audio:

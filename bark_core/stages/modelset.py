@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -66,13 +66,17 @@ class BarkModels:
     ``size``, ``device`` and ``dtype`` may be one value or a dict per stage (text/coarse/fine/codec).
     ``decoder``: "auto" (the fast static-cache decoder on CUDA, the eager reference elsewhere),
     "fast" or "eager"; see :mod:`bark_core.sampling.fast`.
+    ``before_use``: called with the model's name (text/coarse/fine/codec) each time a stage is about
+    to run on it, i.e. only when the stage cache could not serve the result. A host that manages
+    device memory (ComfyUI) loads and places the weights there, so a cached run loads nothing.
     """
 
     def __init__(self, models: str | os.PathLike = "suno", *, size: str | Mapping[str, str] = "large",
                  device: str | Mapping[str, str] | None = None, dtype: Any = None, offload: bool = False,
                  cache_dir: str | os.PathLike | None = None, local_files_only: bool | None = None,
                  presets_dir: str | os.PathLike | None = None, codec_checkpoint: str | os.PathLike | None = None,
-                 tokenizer: str | os.PathLike | None = None, cache: Any = None, decoder: str = "auto"):
+                 tokenizer: str | os.PathLike | None = None, cache: Any = None, decoder: str = "auto",
+                 before_use: Callable[[str], None] | None = None):
         resolve_decoder(_per_stage(decoder, "text", "auto"), "cpu")  # reject a bad name now, not mid-take
         if not isinstance(models, (str, os.PathLike)):
             raise ParameterError(f"models must be 'suno', a hub repo id or a folder path, got {type(models).__name__}.")
@@ -84,6 +88,7 @@ class BarkModels:
                     raise ParameterError(f"Unknown model size {_per_stage(size, stage, 'large')!r:.40} for the "
                                          f"{stage} stage; use 'large' or 'small'.")
         self.decoder = decoder
+        self.before_use = before_use
         self.source = os.fspath(models)
         self.size = size
         self.offload = offload
@@ -158,27 +163,32 @@ class BarkModels:
     def size_for(self, stage: str) -> str:
         return _per_stage(self.size, stage, "large")
 
-    def _stage_files(self, stage: str) -> list[Path]:
-        """The files a stage's weights come from, found without loading them."""
+    def _stage_files(self, stage: str, download: bool = True) -> list[Path]:
+        """The files a stage's weights come from, found without loading them (downloaded only if asked)."""
+        local_only = True if not download else self.local_files_only
         if self.folder is not None and (self.folder / "config.json").is_file() or (
                 self.folder is None and self.source != "suno"):
             config, weights = resolve_hf_files(self.folder or self.source, cache_dir=self.cache_dir,
-                                               local_files_only=self.local_files_only)
+                                               local_files_only=local_only)
             return [config, *weights]
-        if self.folder is not None:
-            return [self._manifest_file(stage, suno_filename(stage, self.size_for(stage)))]
         name = suno_filename(stage, self.size_for(stage))
-        return [hub_file(C.HUB_REPO, name, cache_dir=self.cache_dir, local_files_only=self.local_files_only,
+        if self.folder is not None:
+            return [self._manifest_file(stage, name)]
+        return [hub_file(C.HUB_REPO, name, cache_dir=self.cache_dir, local_files_only=local_only,
                          what=f"Suno's {stage} model", local=name)]
 
-    def fingerprint(self, stage: str) -> str:
-        """Identity of a stage's weights (text/coarse/fine/codec) for cache keys, without loading them."""
+    def fingerprint(self, stage: str, *, download: bool = True) -> str:
+        """Identity of a stage's weights (text/coarse/fine/codec) for cache keys, without loading them.
+
+        ``download=False`` never fetches a hub file: it raises CheckpointError when one is not on disk
+        yet (then nothing made with those weights can be in the cache either).
+        """
         if stage not in self._fingerprints:
             if stage == "codec":
                 files = [Path(self.codec_checkpoint)] if self.codec_checkpoint else []
                 parts = [file_fingerprint(f) for f in files] or [f"pretrained:{C.ENCODEC_CHECKPOINT_NAME}"]
             else:
-                parts = [stage, *(file_fingerprint(f) for f in self._stage_files(stage))]
+                parts = [stage, *(file_fingerprint(f) for f in self._stage_files(stage, download))]
             self._fingerprints[stage] = "|".join(parts)
         return self._fingerprints[stage]
 
@@ -250,6 +260,8 @@ class BarkModels:
     @contextlib.contextmanager
     def use(self, stage: str) -> Iterator[Any]:
         """Yield the stage's model on its device; with offload, move it there and back."""
+        if self.before_use is not None:
+            self.before_use(stage)
         target = self.codec if stage == "codec" else self.get(stage)
         module = target if stage == "codec" else target.model
         if self.offload:

@@ -13,6 +13,28 @@ from ..voices import Voice, voice_from_artifacts
 from .generation import check_generate_settings, decode, generate_coarse, generate_fine, generate_semantic
 from .modelset import BarkModels
 
+VOICED_STAGES = ("semantic", "coarse", "fine")
+
+
+def voices_line(stage_voices: dict[str, dict[str, Any]]) -> str:
+    """One voice name when every stage used it, else each stage's: "semantic=a, coarse=b, fine=b"."""
+    names = [v.get("voice") or "none" for v in stage_voices.values()]
+    if len(set(names)) == 1:
+        return names[0]
+    return ", ".join(f"{stage}={name}" for stage, name in zip(stage_voices, names, strict=True))
+
+
+def merge_origins(groups: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """One entry per distinct voice (by id, else by content), its ``stages`` merged in first-use order."""
+    merged: dict[str, dict[str, Any]] = {}
+    for group in groups:
+        for origin in group:
+            body = {k: v for k, v in origin.items() if k != "stages"}
+            key = str(body.get("voice_id") or sorted(body.items(), key=str))
+            entry = merged.setdefault(key, {**body, "stages": []})
+            entry["stages"] += [s for s in origin.get("stages", []) if s not in entry["stages"]]
+    return list(merged.values())
+
 
 @dataclass
 class Take:
@@ -40,14 +62,38 @@ class Take:
         return int(self.seed)
 
     def label_meta(self, seed: int | None = None) -> dict[str, Any]:
-        """What the label stage should record for this take: text, models of every stage, voice, and the
-        master seed (``seed`` overrides it)."""
+        """What the label stage should record for this take: text, models of every stage, voices, and the
+        master seed (``seed`` overrides it).
+
+        Stages may run with different voices (re-voicing at coarse/fine), so ``voice`` names each
+        stage's voice when they differ, ``stages`` records every stage's voice and seed, and
+        ``voice_origins`` every voice's origin, with the rights record of a cloned one.
+        """
         arts = (self.semantic, self.coarse, self.fine, self.audio)
         stages = zip(("text", "coarse", "fine", "codec"), arts, strict=True)
-        return {"text": self.semantic.provenance.settings.get("text", ""),
+        meta = {"text": self.semantic.provenance.settings.get("text", ""),
                 "model": ", ".join(f"{k}={a.provenance.model}" for k, a in stages),
-                "voice": self.semantic.provenance.voice or "none",
-                "seed": seed if seed is not None else self.redo_seed()}
+                "voice": voices_line(self.stage_voices()),
+                "seed": seed if seed is not None else self.redo_seed(),
+                "stages": self.stage_voices()}
+        origins = self.voice_origins()
+        if origins:
+            meta["voice_origins"] = origins
+        return meta
+
+    def stage_voices(self) -> dict[str, dict[str, Any]]:
+        """The voice and seed each stage ran with."""
+        return {name: {"voice": art.provenance.voice, "seed": art.provenance.seed}
+                for name, art in zip(VOICED_STAGES, (self.semantic, self.coarse, self.fine), strict=True)}
+
+    def voice_origins(self) -> list[dict[str, Any]]:
+        """Each distinct voice's origin (rights included) with the stages that used it."""
+        found: list[dict[str, Any]] = []
+        for name, art in zip(VOICED_STAGES, (self.semantic, self.coarse, self.fine), strict=True):
+            origin = art.provenance.extra.get("voice_origin")
+            if origin is not None:
+                found.append({**origin, "stages": [name]})
+        return merge_origins([found])
 
     def voice(self, name: str = "take") -> Voice:
         """This take as a voice for the next clip (keeps one speaker across clips)."""
