@@ -6,8 +6,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from comfy_api.latest import io
-
 from bark_core.script import (
     DEFAULT_MAX_TRIES,
     RetakePolicy,
@@ -19,6 +17,7 @@ from bark_core.script import (
 )
 
 from . import _comfy
+from ._api import io
 from .audio import to_comfy
 from .handle import BarkHandle
 from .nodes_stages import STAGE_SPANS
