@@ -13,6 +13,7 @@ import torch
 from torch.nn import functional as F
 
 from ..errors import BarkError
+from ..models.device import autocast_dtype
 from ..models.gpt import GPT
 from . import graphs
 from .draw import filter_logits
@@ -113,7 +114,7 @@ def _packed_linear(weight: torch.Tensor) -> Callable[[torch.Tensor], torch.Tenso
 
 def _step_linears(model: GPT) -> dict[int, Callable[[torch.Tensor], torch.Tensor]]:
     out: dict[int, Callable[[torch.Tensor], torch.Tensor]] = {}
-    autocast = torch.is_autocast_enabled(model.lm_head.weight.device.type)
+    autocast = autocast_dtype(model.lm_head.weight.device) is not None
     for module in model.modules():
         if isinstance(module, torch.nn.Linear):
             packed = _packed_linear(module.weight.detach()) if module.bias is None and not autocast else None
@@ -123,10 +124,8 @@ def _step_linears(model: GPT) -> dict[int, Callable[[torch.Tensor], torch.Tensor
 
 def precision_key(device: torch.device, dtype: torch.dtype) -> tuple:
     """What a captured step bakes in besides addresses: device, weight dtype, autocast, TF32."""
-    kind = device.type
-    autocast = torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else None
-    tf32 = torch.backends.cuda.matmul.allow_tf32 if kind == "cuda" else None
-    return str(device), dtype, autocast, tf32
+    tf32 = torch.backends.cuda.matmul.allow_tf32 if device.type == "cuda" else None
+    return str(device), dtype, autocast_dtype(device), tf32
 
 
 # --------------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from ..artifacts import Audio, CoarseCodes, FineCodes, Provenance, SemanticToken
 from ..cache import cache_key, seed_part
 from ..errors import ArtifactError, BadTextError
 from ..models import codec
+from ..models.device import autocast_dtype
 from ..rights import voice_origin
 from ..sampling import Seed, make_generator
 from ..sampling.eager import check_coarse_settings, coarse_tokens, device_of, fine_tokens, semantic_tokens
@@ -64,8 +65,13 @@ def encode_text(tokenizer: Any, text: str) -> tuple[np.ndarray, float]:
 # --------------------------------------------------------------------------------------------------
 
 def settings_dtype(model: torch.nn.Module) -> dict[str, str]:
+    """Precision and device class a stage ran in (called inside ``models.use``, where autocast is on if chosen)."""
     p = next(model.parameters())
-    return {"dtype": str(p.dtype).replace("torch.", ""), "device": p.device.type}
+    out = {"dtype": str(p.dtype).replace("torch.", ""), "device": p.device.type}
+    autocast = autocast_dtype(p.device)
+    if autocast is not None:
+        out["autocast"] = str(autocast).replace("torch.", "")
+    return out
 
 
 def voice_label(voice: Voice | None) -> str | None:
@@ -144,7 +150,7 @@ def generate_semantic(models: BarkModels, text: str, voice: Any = None, *, temp:
 
     parts = dict(text=text, voice=_voice_part(voice), model=models.fingerprint("text"),
                  tokenizer=models.tokenizer.checksum, settings=settings, decoder=decoder,
-                 dtype=str(models.dtype_for("text")),
+                 dtype=models.precision_name("text"),
                  device=_device_class(models, "text"))
     return _cached(models, "semantic", seed, parts, compute)
 
@@ -191,7 +197,7 @@ def generate_coarse(models: BarkModels, semantic: SemanticTokens, voice: Any = N
 
     parts = dict(input=semantic.id, voice=_voice_part(voice), model=models.fingerprint("coarse"), settings=settings,
                  decoder=decoder,
-                 dtype=str(models.dtype_for("coarse")), device=_device_class(models, "coarse"))
+                 dtype=models.precision_name("coarse"), device=_device_class(models, "coarse"))
     return _cached(models, "coarse", seed, parts, compute, parent=semantic)
 
 
@@ -211,7 +217,7 @@ def generate_fine(models: BarkModels, coarse: CoarseCodes, voice: Any = None, *,
         return FineCodes(codes=codes, provenance=prov, parent=coarse)
 
     parts = dict(input=coarse.id, voice=_voice_part(voice), model=models.fingerprint("fine"), temp=temp,
-                 dtype=str(models.dtype_for("fine")), device=_device_class(models, "fine"))
+                 dtype=models.precision_name("fine"), device=_device_class(models, "fine"))
     return _cached(models, "fine", seed, parts, compute, parent=coarse)
 
 
