@@ -225,17 +225,49 @@ def comfy_devices() -> tuple[Any, Any] | None:
         return None
 
 
-def make_patcher(module: Any, load_device: Any, offload_device: Any) -> Any:
-    """Wrap a module in ComfyUI's ModelPatcher so the model manager can move and free it."""
+def make_patcher(module: Any, load_device: Any, offload_device: Any,
+                 on_unload: Callable[[], None] | None = None) -> Any:
+    """Wrap a module in ComfyUI's ModelPatcher so the model manager can move and free it.
+
+    ``on_unload`` runs whenever the manager takes the module off its device, so state held for that
+    device (the fast decoder's static cache and CUDA graphs) is freed with it and ComfyUI's memory
+    accounting stays true.
+    """
     mp = _import("comfy.model_patcher")
     cls = getattr(mp, "ModelPatcher", None)
     if cls is None:
         return None
     try:
-        return cls(module, load_device=load_device, offload_device=offload_device)
+        patcher = cls(module, load_device=load_device, offload_device=offload_device)
     except Exception as exc:
         log.warning("Bark: ComfyUI's ModelPatcher refused a %s (%s); it stays unmanaged.", type(module).__name__, exc)
         return None
+    if on_unload is not None:
+        call_on_unload(patcher, on_unload)
+    return patcher
+
+
+def call_on_unload(patcher: Any, fn: Callable[[], None]) -> None:
+    """Run ``fn`` when ComfyUI unloads the patcher's model.
+
+    ComfyUI unloads through ``ModelPatcher.detach`` and runs its ``ON_DETACH`` callbacks after the move;
+    where a ComfyUI (or a stand-in) has no callbacks, the unload methods themselves are wrapped.
+    """
+    ext = _import("comfy.patcher_extension")
+    callbacks = getattr(ext, "CallbacksMP", None)
+    if hasattr(callbacks, "ON_DETACH") and callable(getattr(patcher, "add_callback", None)):
+        patcher.add_callback(callbacks.ON_DETACH, lambda *_args: fn())
+        return
+    for name in ("detach", "unpatch_model"):
+        original = getattr(patcher, name, None)
+        if not callable(original):
+            continue
+
+        def wrapped(*args: Any, _original: Callable[..., Any] = original, **kwargs: Any) -> Any:
+            fn()
+            return _original(*args, **kwargs)
+
+        setattr(patcher, name, wrapped)
 
 
 def load_on_device(patchers: list[Any]) -> None:

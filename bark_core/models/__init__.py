@@ -2,7 +2,16 @@
 tokenizer, the EnCodec codec, devices and precisions, and the tiny untrained set for offline runs."""
 
 from . import codec
-from .device import DTYPES, DeviceError, best_device, check_device, resolve_dtype
+from .device import (
+    DTYPES,
+    PRECISION_NAMES,
+    DeviceError,
+    Precision,
+    best_device,
+    check_device,
+    resolve_dtype,
+    resolve_precision,
+)
 from .gpt import GPT, GPTConfig, build_model
 from .hf_format import load_hf_stage, resolve_hf_files
 from .suno import LoadedModel, load_suno_checkpoint, safe_torch_load, save_suno_checkpoint, suno_filename
@@ -10,7 +19,8 @@ from .tiny import tiny_model_dir, write_tiny_model_set
 from .tokenizer import load_tokenizer
 
 __all__ = [
-    "codec", "DTYPES", "DeviceError", "best_device", "check_device", "resolve_dtype", "GPT", "GPTConfig",
-    "build_model", "load_hf_stage", "resolve_hf_files", "LoadedModel", "load_suno_checkpoint", "safe_torch_load",
-    "save_suno_checkpoint", "suno_filename", "tiny_model_dir", "write_tiny_model_set", "load_tokenizer",
+    "codec", "DTYPES", "PRECISION_NAMES", "DeviceError", "Precision", "best_device", "check_device", "resolve_dtype",
+    "resolve_precision", "GPT", "GPTConfig", "build_model", "load_hf_stage", "resolve_hf_files", "LoadedModel",
+    "load_suno_checkpoint", "safe_torch_load", "save_suno_checkpoint", "suno_filename", "tiny_model_dir",
+    "write_tiny_model_set", "load_tokenizer",
 ]

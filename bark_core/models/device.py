@@ -1,8 +1,17 @@
-"""Where a stage runs and in what precision: device and dtype names resolved once, for every stage."""
+"""Where a stage runs and in what precision: device and precision names resolved once, for every stage.
+
+Two kinds of precision: the weights stored in one dtype (fp32, fp16, bf16), or Suno's own CUDA mode,
+"autocast": fp32 weights with matmuls and attention run in bf16 by ``torch.autocast`` and TF32 on for
+what stays fp32. bf16 weights halve the memory and the bytes each decode step reads; autocast keeps
+Suno's numerics (what ``bark==0.1.5`` does on a GPU) at fp32's memory and more traffic per step.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import torch
 
@@ -10,6 +19,39 @@ from ..errors import ParameterError
 
 DTYPES = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16, "float16": torch.float16,
           "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
+AUTOCAST_NAMES = ("autocast", "fp32-autocast", "amp")
+PRECISION_NAMES = ("auto", "fp32", "fp16", "bf16", "autocast")
+
+
+@dataclass(frozen=True)
+class Precision:
+    """The dtype weights are stored in, and the dtype ``torch.autocast`` runs them in (None: no autocast)."""
+
+    weights: torch.dtype
+    autocast: torch.dtype | None = None
+
+    @property
+    def name(self) -> str:
+        """Identity for cache keys: a plain dtype keeps the name it always had."""
+        if self.autocast is None:
+            return str(self.weights)
+        return f"{self.weights}+autocast:{self.autocast}"
+
+    @contextlib.contextmanager
+    def context(self, device: str | torch.device) -> Iterator[None]:
+        """Run a stage in this precision on ``device``: autocast, and TF32 on CUDA (restored afterwards)."""
+        if self.autocast is None:
+            yield
+            return
+        kind = torch.device(device).type
+        saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+        if kind == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        try:
+            with torch.autocast(kind, dtype=self.autocast):
+                yield
+        finally:
+            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
 def best_device() -> str:
@@ -47,15 +89,38 @@ def check_device(name: object, option: str = "device") -> str:
     return text
 
 
-def resolve_dtype(value: str | torch.dtype | None, device: str) -> torch.dtype:
-    """``None``/"auto" means bf16 on CUDA when supported (as Suno's autocast), else fp32."""
-    if isinstance(value, torch.dtype):
+def resolve_precision(value: str | torch.dtype | Precision | None, device: str) -> Precision:
+    """A precision name (fp32, fp16, bf16, autocast, auto) or dtype for a stage on ``device``.
+
+    "auto" means bf16 weights on CUDA when supported (fast and half the memory), else fp32.
+    """
+    if isinstance(value, Precision):
         return value
+    if isinstance(value, torch.dtype):
+        return Precision(value)
     if value in (None, "auto"):
         if device.startswith("cuda") and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
-            return torch.bfloat16
-        return torch.float32
+            return Precision(torch.bfloat16)
+        return Precision(torch.float32)
+    name = str(value).lower()
+    if name in AUTOCAST_NAMES:
+        return Precision(torch.float32, torch.bfloat16)
     try:
-        return DTYPES[str(value).lower()]
+        return Precision(DTYPES[name])
     except KeyError:
-        raise ParameterError(f"Unknown precision {value!r:.40}; use fp32, fp16 or bf16.") from None
+        raise ParameterError(f"Unknown precision {value!r:.40}; use fp32, fp16, bf16 or autocast (fp32 weights "
+                             "under bf16 autocast, Suno's CUDA mode).") from None
+
+
+def resolve_dtype(value: str | torch.dtype | Precision | None, device: str) -> torch.dtype:
+    """The dtype the weights are stored in (fp32 for autocast)."""
+    return resolve_precision(value, device).weights
+
+
+def autocast_dtype(device: str | torch.device) -> torch.dtype | None:
+    """The dtype autocast runs in on ``device`` right now, or None when it is off there."""
+    kind = torch.device(device).type
+    try:
+        return torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else None
+    except (RuntimeError, TypeError):  # a device type without autocast support
+        return None

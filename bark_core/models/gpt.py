@@ -16,6 +16,7 @@ import torch.nn as nn
 from torch.nn import functional as F
 
 from .. import constants as C
+from .device import autocast_dtype
 
 
 @dataclass(frozen=True)
@@ -238,10 +239,11 @@ class GPT(nn.Module):
         self.lm_head = nn.Linear(config.n_embd, config.output_vocab_size, bias=False)
 
     def new_cache(self, batch: int = 1, max_len: int | None = None) -> KVCache:
+        """Keys and values in the dtype attention computes them in: autocast's, when it is on."""
         p = self.lm_head.weight
         cfg = self.config
         return KVCache(cfg.n_layer, batch, cfg.n_head, max_len or cfg.block_size,
-                       cfg.n_embd // cfg.n_head, p.device, p.dtype)
+                       cfg.n_embd // cfg.n_head, p.device, autocast_dtype(p.device) or p.dtype)
 
     def embed(self, idx: torch.Tensor, merge_context: bool) -> torch.Tensor:
         """Token embeddings; ``merge_context`` sums text and semantic history position-wise.

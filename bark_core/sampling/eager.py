@@ -142,7 +142,7 @@ def coarse_window_input(x_sem: torch.Tensor, x_coarse: torch.Tensor, sem_idx: in
     x_in = x_sem[max(0, sem_idx - max_semantic_history):][: C.COARSE_SEMANTIC_WINDOW]
     x_in = torch.nn.functional.pad(x_in, (0, C.COARSE_SEMANTIC_WINDOW - x_in.shape[-1]),
                                    value=C.COARSE_SEMANTIC_PAD_TOKEN)
-    infer = torch.tensor([C.COARSE_INFER_TOKEN], device=x_sem.device)
+    infer = x_sem.new_full((1,), C.COARSE_INFER_TOKEN)  # made on the device: no host-to-device copy
     return torch.cat([x_in, infer, x_coarse[-max_coarse_history:]])
 
 
@@ -159,10 +159,15 @@ def coarse_range(n_step: int) -> int:
     return C.SEMANTIC_VOCAB_SIZE + (0 if n_step % C.N_COARSE_CODEBOOKS == 0 else C.CODEBOOK_SIZE)
 
 
-def left_pad_prompts(prompts: list[torch.Tensor], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Coarse window prompts of different lengths as one (B, T) batch, and each row's padding count."""
+def left_pad_prompts(prompts: list[torch.Tensor], device: torch.device,
+                     pad: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Coarse window prompts of different lengths as one (B, T) batch, and each row's padding count.
+
+    A caller that already holds the counts on the device passes them as ``pad``, so none is uploaded.
+    """
     width = max(len(p) for p in prompts)
-    pad = torch.tensor([width - len(p) for p in prompts], device=device)
+    if pad is None:
+        pad = torch.tensor([width - len(p) for p in prompts], device=device)
     x_in = torch.stack([torch.nn.functional.pad(p, (width - len(p), 0), value=C.COARSE_SEMANTIC_PAD_TOKEN)
                         for p in prompts])
     return x_in, pad

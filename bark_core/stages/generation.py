@@ -24,6 +24,7 @@ from ..artifacts import Audio, CoarseCodes, FineCodes, Provenance, SemanticToken
 from ..cache import cache_key, seed_part
 from ..errors import ArtifactError, BadTextError, CheckpointError, ParameterError
 from ..models import codec
+from ..models.device import autocast_dtype
 from ..rights import voice_origin
 from ..sampling import DrawnSeed, Seed, make_generator
 from ..sampling.eager import (
@@ -123,8 +124,13 @@ def _check_length(art: Any, limit: int, stage: str) -> None:
 # --------------------------------------------------------------------------------------------------
 
 def settings_dtype(model: torch.nn.Module) -> dict[str, str]:
+    """Precision and device class a stage ran in (called inside ``models.use``, where autocast is on if chosen)."""
     p = next(model.parameters())
-    return {"dtype": str(p.dtype).replace("torch.", ""), "device": p.device.type}
+    out = {"dtype": str(p.dtype).replace("torch.", ""), "device": p.device.type}
+    autocast = autocast_dtype(p.device)
+    if autocast is not None:
+        out["autocast"] = str(autocast).replace("torch.", "")
+    return out
 
 
 def voice_label(voice: Voice | None) -> str | None:
@@ -224,7 +230,7 @@ def generate_semantic(models: BarkModels, text: str, voice: Any = None, *, temp:
     def parts(download: bool) -> dict[str, Any]:
         return dict(text=text, voice=_voice_part(voice), model=models.fingerprint("text", download=download),
                     tokenizer=models.tokenizer.checksum, settings=settings, decoder=decoder,
-                    dtype=str(models.dtype_for("text")), device=_device_class(models, "text"))
+                    dtype=models.precision_name("text"), device=_device_class(models, "text"))
 
     return _cached(models, "semantic", seed, parts, compute,
                    fits=lambda hit: _made_by(hit, seed, settings) and hit.provenance.settings.get("text") == text
@@ -277,7 +283,7 @@ def generate_coarse(models: BarkModels, semantic: SemanticTokens, voice: Any = N
 
     def parts(download: bool) -> dict[str, Any]:
         return dict(input=semantic.id, voice=_voice_part(voice), model=models.fingerprint("coarse", download=download),
-                    settings=settings, decoder=decoder, dtype=str(models.dtype_for("coarse")),
+                    settings=settings, decoder=decoder, dtype=models.precision_name("coarse"),
                     device=_device_class(models, "coarse"))
 
     frames = coarse_steps(semantic.n_frames) // C.N_COARSE_CODEBOOKS
@@ -307,7 +313,7 @@ def generate_fine(models: BarkModels, coarse: CoarseCodes, voice: Any = None, *,
 
     def parts(download: bool) -> dict[str, Any]:
         return dict(input=coarse.id, voice=_voice_part(voice), model=models.fingerprint("fine", download=download),
-                    temp=temp, dtype=str(models.dtype_for("fine")), device=_device_class(models, "fine"))
+                    temp=temp, dtype=models.precision_name("fine"), device=_device_class(models, "fine"))
 
     return _cached(models, "fine", seed, parts, compute, parent=coarse,
                    fits=lambda hit: _made_by(hit, seed, {"temp": temp}) and hit.provenance.parent == coarse.id

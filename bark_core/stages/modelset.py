@@ -21,7 +21,7 @@ from ..errors import CheckpointError, ParameterError
 from ..hub import file_fingerprint, hub_file
 from ..limits import loads_json
 from ..models.codec import load_codec
-from ..models.device import best_device, check_device, resolve_dtype
+from ..models.device import Precision, best_device, check_device, resolve_dtype, resolve_precision
 from ..models.hf_files import inside, safe_file_name
 from ..models.hf_format import load_hf_stage, resolve_hf_files
 from ..models.suno import LoadedModel, load_model_weights, load_suno_checkpoint, suno_filename
@@ -64,6 +64,8 @@ class BarkModels:
     transformers format ("suno/bark-small", "suno/bark"), or a local folder in either layout (for
     example the tiny untrained set from :func:`bark_core.write_tiny_model_set`).
     ``size``, ``device`` and ``dtype`` may be one value or a dict per stage (text/coarse/fine/codec).
+    ``dtype``: "fp32", "fp16", "bf16" (weights stored so), "autocast" (Suno's CUDA mode: fp32 weights,
+    bf16 autocast, TF32) or "auto" (bf16 on CUDA, fp32 elsewhere); see :mod:`bark_core.models.device`.
     ``decoder``: "auto" (the fast static-cache decoder on CUDA, the eager reference elsewhere),
     "fast" or "eager"; see :mod:`bark_core.sampling.fast`.
     ``before_use``: called with the model's name (text/coarse/fine/codec) each time a stage is about
@@ -151,10 +153,19 @@ class BarkModels:
             dev = "cpu"  # EnCodec does not run on MPS
         return dev
 
-    def dtype_for(self, stage: str) -> torch.dtype:
+    def precision_for(self, stage: str) -> Precision:
+        """How a stage's weights are stored and run (EnCodec always in plain fp32)."""
         if stage == "codec":
-            return torch.float32
-        return resolve_dtype(_per_stage(self._dtype, stage, None), self.device_for(stage))
+            return Precision(torch.float32)
+        return resolve_precision(_per_stage(self._dtype, stage, None), self.device_for(stage))
+
+    def dtype_for(self, stage: str) -> torch.dtype:
+        """The dtype a stage's weights are stored in (fp32 under autocast)."""
+        return self.precision_for(stage).weights
+
+    def precision_name(self, stage: str) -> str:
+        """The precision part of a stage's cache key: autocast and plain fp32 never share entries."""
+        return self.precision_for(stage).name
 
     def decoder_for(self, stage: str) -> str:
         """'fast' or 'eager': which decode loop the text and coarse stages use on their device."""
@@ -259,7 +270,7 @@ class BarkModels:
 
     @contextlib.contextmanager
     def use(self, stage: str) -> Iterator[Any]:
-        """Yield the stage's model on its device; with offload, move it there and back."""
+        """Yield the stage's model on its device, in its precision; with offload, move it there and back."""
         if self.before_use is not None:
             self.before_use(stage)
         target = self.codec if stage == "codec" else self.get(stage)
@@ -267,7 +278,8 @@ class BarkModels:
         if self.offload:
             module.to(self.device_for(stage))
         try:
-            yield target
+            with self.precision_for(stage).context(self.device_for(stage)):
+                yield target
         finally:
             if self.offload:
                 release(module)  # the static cache and graph belong to the device the model leaves
