@@ -40,6 +40,7 @@ from ..artifacts import Audio, FineCodes, Provenance, expect_artifact
 from ..audio_io import resample
 from ..errors import ArtifactError, CheckpointError
 from ..fileio import atomic_write
+from ..hub import public_file_id
 
 if TYPE_CHECKING:
     from encodec import EncodecModel
@@ -212,7 +213,8 @@ def load_codec(device: str | torch.device = "cpu", checkpoint: str | os.PathLike
                 f"{'...' if len(result.unexpected_keys) > 5 else ''}. Use {C.ENCODEC_CHECKPOINT_NAME} "
                 f"({C.ENCODEC_CHECKPOINT_URL})."
             )
-        return _finish(model, device, str(path), _sha256(path))
+        checksum = _sha256(path)
+        return _finish(model, device, public_file_id(path, checksum), checksum)
 
     encodec = import_encodec()
     cached = hub_checkpoint_path()
