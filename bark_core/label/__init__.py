@@ -12,7 +12,7 @@ from .export import (
     normalize_samples,
     save_wav,
 )
-from .metadata import LABEL_SCHEMA, LabelError, build_metadata, label, read_label, summary_line
+from .metadata import LABEL_SCHEMA, LabelError, build_metadata, label, mark_output, read_label, summary_line
 from .review import (
     NotApprovedError,
     Review,
@@ -35,5 +35,5 @@ __all__ = [
     "ReviewError", "ReviewStore", "approve", "reject", "require_public_ok", "review_history", "review_metadata",
     "review_state", "DEFAULT_STRENGTH_DB", "DEFAULT_THRESHOLD", "Detection", "WatermarkError", "detect", "embed",
     "key_kind", "C2PA_FORMATS", "C2paSigningError", "read_manifest", "labelled_wav_bytes", "read_xmp",
-    "IPTC_DIGITAL_SOURCE_TYPE",
+    "IPTC_DIGITAL_SOURCE_TYPE", "mark_output",
 ]

@@ -196,6 +196,21 @@ def label(
     return Audio(provenance=new_prov, parent=audio, samples=samples, sample_rate=audio.sample_rate)
 
 
+def mark_output(audio: Audio, watermark: bool = True, *, where: str = "output", **meta: Any) -> Audio:
+    """The audio a front end hands on: watermarked (through :func:`label`) unless turned off.
+
+    Front ends (ComfyUI nodes, the studio) pass audio to tools bark_core does not control: a core
+    saver, a video node, a browser's download button. Marking at the source keeps the mark on
+    whatever those write. Turning it off is for measurements only and is logged as a warning.
+    """
+    audio = expect_artifact(audio, Audio, where)
+    if watermark:
+        return label(audio, **meta)
+    logger.warning("%s: watermark OFF. This audio carries no synthetic-audio mark, and neither will anything saved "
+                   "from it unless it goes through the label stage. Do not publish it.", where)
+    return audio
+
+
 def build_metadata(audio: Audio) -> dict[str, Any]:
     """The label object written into files; ``audio`` should come from :func:`label`."""
     prov = audio.provenance
