@@ -266,8 +266,10 @@ def labelled_wav_bytes(audio: Audio, key: str | bytes | None = None, **meta: Any
     """The labelled WAV of ``audio`` as bytes (watermark + tags), for players that hand audio to people.
 
     A browser's player lets anyone download what it plays, so front ends play this rather than
-    :meth:`Audio.to_wav_bytes`. Audio that already carries the mark is not marked twice.
+    :meth:`Audio.to_wav_bytes`. Audio that already carries the mark is not marked twice, and audio
+    that comes out of the label stage (perhaps with a custom key) is written as it is.
     """
     audio = expect_artifact(audio, Audio, "labelled_wav_bytes")
-    labelled = label_audio(audio, key, **meta)
+    done = audio.provenance.stage == "label" and audio.provenance.settings.get("watermarked") and not meta
+    labelled = audio if done else label_audio(audio, key, **meta)
     return wav_bytes(labelled.samples, labelled.sample_rate, build_metadata(labelled))
