@@ -39,6 +39,16 @@ def file_sha256(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+def public_file_id(name: str | os.PathLike, checksum: str | None) -> str:
+    """A model id fit for labels: the file (or folder) name and a short content hash, never the path.
+
+    Labels travel with published audio; a local path would publish the user's name and disk layout,
+    while the name plus hash still says exactly which weights made the file.
+    """
+    base = Path(os.fspath(name)).name or os.fspath(name)
+    return f"{base} sha256:{checksum[:12]}" if checksum else base
+
+
 def file_fingerprint(path: str | os.PathLike) -> str:
     """Cheap identity of a weights file: the hub blob's sha256, else path, size and modification time."""
     real = Path(os.path.realpath(path))

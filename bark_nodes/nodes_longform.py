@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from bark_core import constants as C
+from bark_core.label import mark_output
 from bark_core.stages import CONTINUITY_MODES, DEFAULT_MAX_CHARS, LongFormError, LongTake, generate_long
 
 from . import _comfy
@@ -24,7 +25,7 @@ from .nodes_stages import (
     top_k_input,
     top_p_input,
 )
-from .types import CATEGORY, models_input, seed_input, voice_input
+from .types import CATEGORY, models_input, seed_input, voice_input, watermark_input
 
 log = logging.getLogger("bark_nodes")
 
@@ -85,6 +86,7 @@ class BarkLongForm(io.ComfyNode):
                 temp_input("coarse_temp", C.DEFAULT_COARSE_TEMP, "the coarse stage"),
                 temp_input("fine_temp", C.DEFAULT_FINE_TEMP, "the fine stage"),
                 top_k_input(), top_p_input(), min_eos_input(), max_duration_input(),
+                watermark_input("Bark Long-form"),
             ],
             outputs=[io.Audio.Output(display_name="audio"),
                      io.String.Output(display_name="chunks", tooltip="One line per chunk: duration, seed, voice, "
@@ -97,7 +99,7 @@ class BarkLongForm(io.ComfyNode):
                 semantic_temp: float = C.DEFAULT_SEMANTIC_TEMP, coarse_temp: float = C.DEFAULT_COARSE_TEMP,
                 fine_temp: float = C.DEFAULT_FINE_TEMP, top_k: int = 0, top_p: float = 1.0,
                 min_eos_p: float = C.DEFAULT_MIN_EOS_P, max_duration_s: float = 0.0,
-                voice: Any = None) -> io.NodeOutput:
+                voice: Any = None, watermark: bool = True) -> io.NodeOutput:
         bar = _comfy.Progress(1000)
 
         def progress(chunk: int, n_chunks: int, stage: str, done: int, total: int) -> None:
@@ -122,7 +124,8 @@ class BarkLongForm(io.ComfyNode):
         bar.finish()
         summary = chunk_summary(long, seed, continuity)
         meta = {**long.label_meta(seed=seed), "chunks": len(long.takes)}
-        return io.NodeOutput(to_comfy(long.audio, meta=meta), summary, ui={"text": [summary]})
+        audio = mark_output(long.audio, watermark, where="Bark Long-form", **meta)
+        return io.NodeOutput(to_comfy(audio, meta=meta), summary, ui={"text": [summary]})
 
 
 NODES = [BarkLongForm]

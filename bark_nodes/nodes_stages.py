@@ -10,12 +10,13 @@ from typing import Any
 
 import bark_core
 from bark_core import constants as C
+from bark_core.label import mark_output
 
 from . import _comfy
 from ._api import io
 from .audio import to_comfy
 from .handle import BarkHandle
-from .types import CATEGORY, Coarse, Fine, Semantic, models_input, seed_input, voice_input
+from .types import CATEGORY, Coarse, Fine, Semantic, models_input, seed_input, voice_input, watermark_input
 
 MAX_SEMANTIC_S = round(C.MAX_SEMANTIC_STEPS / C.SEMANTIC_RATE_HZ, 1)
 
@@ -177,17 +178,19 @@ class BarkDecode(io.ComfyNode):
             node_id="BarkDecode",
             display_name="Bark Decode",
             category=CATEGORY,
-            description="Stage 4: fine codes to 24 kHz mono audio through EnCodec. The AUDIO output feeds "
-                        "SaveAudio, PreviewAudio and video nodes.",
-            inputs=[models_input(), Fine.Input("fine", tooltip="Fine codes from Coarse → Fine or Load Fine.")],
+            description="Stage 4: fine codes to 24 kHz mono audio through EnCodec, watermarked (inaudible) so "
+                        "that whatever saves it downstream keeps the synthetic-audio mark. The AUDIO output "
+                        "feeds Bark Save Labelled Audio, PreviewAudio and video nodes.",
+            inputs=[models_input(), Fine.Input("fine", tooltip="Fine codes from Coarse → Fine or Load Fine."),
+                    watermark_input("Bark Decode")],
             outputs=[io.Audio.Output(display_name="audio")],
         )
 
     @classmethod
-    def execute(cls, models: BarkHandle, fine: Any) -> io.NodeOutput:
+    def execute(cls, models: BarkHandle, fine: Any, watermark: bool = True) -> io.NodeOutput:
         _comfy.check_interrupt()
         with models.hinted() as m:  # the codec loads only if the stage cache misses
-            return io.NodeOutput(to_comfy(bark_core.decode(m, fine)))
+            return io.NodeOutput(to_comfy(mark_output(bark_core.decode(m, fine), watermark, where="Bark Decode")))
 
 
 STAGE_SPANS = {"semantic": (0, 40), "coarse": (40, 40), "fine": (80, 15), "decode": (95, 5)}
@@ -202,13 +205,15 @@ class BarkGenerate(io.ComfyNode):
             category=CATEGORY,
             description="All four stages in one node. One seed drives every stage (through derived per-stage "
                         "seeds), so a take repeats exactly. The stage artifacts come out too, for inspection, "
-                        "saving or re-running one stage.",
+                        "saving or re-running one stage. The audio comes out watermarked (inaudible), so any saver "
+                        "keeps the synthetic-audio mark.",
             inputs=[
                 models_input(), text_input(), voice_input(), seed_input("Seed of the whole take."),
                 temp_input("semantic_temp", C.DEFAULT_SEMANTIC_TEMP, "the semantic stage"),
                 temp_input("coarse_temp", C.DEFAULT_COARSE_TEMP, "the coarse stage"),
                 temp_input("fine_temp", C.DEFAULT_FINE_TEMP, "the fine stage"),
                 top_k_input(), top_p_input(), min_eos_input(), max_duration_input(),
+                watermark_input("Bark Generate"),
             ],
             outputs=[
                 io.Audio.Output(display_name="audio"),
@@ -222,7 +227,7 @@ class BarkGenerate(io.ComfyNode):
     def execute(cls, models: BarkHandle, text: str, seed: int, semantic_temp: float = C.DEFAULT_SEMANTIC_TEMP,
                 coarse_temp: float = C.DEFAULT_COARSE_TEMP, fine_temp: float = C.DEFAULT_FINE_TEMP, top_k: int = 0,
                 top_p: float = 1.0, min_eos_p: float = C.DEFAULT_MIN_EOS_P, max_duration_s: float = 0.0,
-                voice: Any = None) -> io.NodeOutput:
+                voice: Any = None, watermark: bool = True) -> io.NodeOutput:
         bar = _comfy.Progress()
         callbacks = {stage: bar.callback(*span) for stage, span in STAGE_SPANS.items()}
         with models.hinted() as m:  # each stage loads its model only if the stage cache misses
@@ -233,7 +238,8 @@ class BarkGenerate(io.ComfyNode):
                                       progress=lambda stage, done, total: callbacks[stage](done, total))
         bar.finish()
         # the label records the master seed (take.seed, the one typed here): it redoes the whole take
-        audio = to_comfy(take.audio, meta=take.label_meta())
+        meta = take.label_meta()
+        audio = to_comfy(mark_output(take.audio, watermark, where="Bark Generate", **meta), meta=meta)
         return io.NodeOutput(audio, take.semantic, take.coarse, take.fine)
 
 

@@ -11,12 +11,13 @@ import torch
 
 import bark_core
 from bark_core import Artifact, ArtifactError, Audio, CoarseCodes, FineCodes, SemanticTokens
+from bark_core.label import mark_output
 
 from . import _comfy, files
 from ._api import io
 from .audio import audio_stats, from_comfy, to_comfy
 from .handle import BarkHandle
-from .types import CATEGORY, Coarse, Fine, Semantic, models_input
+from .types import CATEGORY, Coarse, Fine, Semantic, models_input, watermark_input
 
 ARTIFACT_TYPES = [Semantic, Coarse, Fine]
 
@@ -118,14 +119,16 @@ class BarkCoarsePreview(io.ComfyNode):
             category=CATEGORY,
             description="A quick, rough listen to coarse codes without running the fine stage: EnCodec "
                         "decodes the two coarse codebooks alone (muffled but timed like the final audio).",
-            inputs=[models_input(), Coarse.Input("coarse", tooltip="Coarse codes to listen to.")],
+            inputs=[models_input(), Coarse.Input("coarse", tooltip="Coarse codes to listen to."),
+                    watermark_input("Bark Coarse Preview")],
             outputs=[io.Audio.Output(display_name="audio")],
         )
 
     @classmethod
-    def execute(cls, models: BarkHandle, coarse: Any) -> io.NodeOutput:
+    def execute(cls, models: BarkHandle, coarse: Any, watermark: bool = True) -> io.NodeOutput:
         with models.hinted() as m:
-            return io.NodeOutput(to_comfy(bark_core.decode_preview(m, coarse)))
+            preview = bark_core.decode_preview(m, coarse)
+        return io.NodeOutput(to_comfy(mark_output(preview, watermark, where="Bark Coarse Preview")))
 
 
 class BarkSaveArtifact(io.ComfyNode):

@@ -27,3 +27,11 @@ def models_input() -> io.Input:
 def voice_input() -> io.Input:
     return Voice.Input("voice", optional=True,
                        tooltip="Speaker (Bark's history prompt). Leave unconnected for a random speaker.")
+
+
+def watermark_input(node: str) -> io.Boolean.Input:
+    """On by default: audio leaving a Bark node carries the watermark, so any saver keeps it."""
+    return io.Boolean.Input("watermark", default=True, optional=True, label_on="on", label_off="OFF (debug only)",
+                            tooltip=f"Put bark_core's inaudible watermark into the audio {node} hands on, so that "
+                                    "any saver downstream (core SaveAudio, video nodes, previews) writes marked "
+                                    "audio. Turn off only to study the raw output; that is logged as a warning.")

@@ -172,8 +172,12 @@ def test_example_workflow_runs(server: ComfyServer, example: Path):
     entry = server.run(prompt, timeout=400)
     files = server.output_files(entry)
     assert files, f"{example.name} saved nothing"
+    from bark_core.label.watermark import detect
+
     for path in files:
         assert path.is_file() and path.stat().st_size > 0, path
+        if path.suffix in (".wav", ".flac", ".mp3", ".ogg", ".opus", ".mp4", ".webm"):  # core savers too
+            assert detect(path).detected, f"{example.name}: {path.name} is not watermarked"
         if path.suffix == ".flac":
             rate, channels, samples = flac_info(path)
             assert (rate, channels) == (24000, 1)

@@ -14,6 +14,7 @@ import importlib.util
 import json
 import math
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -94,8 +95,9 @@ def chain(comfy, handle):
     sem = n["BarkTextToSemantic"].execute(handle, "Hello there.", seed=1, voice=voice, max_duration_s=SHORT)[0]
     coarse = n["BarkSemanticToCoarse"].execute(handle, sem, seed=2, voice=voice)[0]
     fine = n["BarkCoarseToFine"].execute(handle, coarse, seed=3, voice=voice)[0]
-    audio = n["BarkDecode"].execute(handle, fine)[0]
-    return SimpleNamespace(voice=voice, semantic=sem, coarse=coarse, fine=fine, audio=audio)
+    audio = n["BarkDecode"].execute(handle, fine)[0]  # watermarked by default
+    raw = n["BarkDecode"].execute(handle, fine, watermark=False)[0]
+    return SimpleNamespace(voice=voice, semantic=sem, coarse=coarse, fine=fine, audio=audio, raw=raw)
 
 
 # ---- the pack loads like ComfyUI loads it ---------------------------------------------------------
@@ -415,8 +417,8 @@ def test_inspect_renders_every_kind(comfy, chain, which):
     assert 0.0 <= float(image.min()) and float(image.max()) <= 1.0 and float(image.std()) > 0
     info = json.loads(summary)
     assert info["kind"] == ("audio" if which == "audio" else which)
-    if which == "audio":  # provenance survives the AUDIO dict
-        assert info["provenance"]["stage"] == "decode"
+    if which == "audio":  # provenance survives the AUDIO dict: Bark Decode hands on watermarked audio
+        assert info["provenance"]["stage"] == "label"
 
 
 def test_inspect_foreign_audio_and_bad_input(comfy):
@@ -490,16 +492,33 @@ def _wave(audio) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def labelled(comfy, chain):
-    return comfy.nodes["BarkLabel"].execute(chain.audio).args
+    return comfy.nodes["BarkLabel"].execute(chain.raw).args
+
+
+def test_audio_leaves_the_stage_nodes_watermarked(comfy, handle, chain, caplog):
+    """Decode, Generate, Long-form and Coarse Preview mark their AUDIO, so core savers write marked files."""
+    from bark_core.label.watermark import detect
+
+    assert detect((_wave(chain.audio), 24000)).detected and not detect((_wave(chain.raw), 24000)).detected
+    assert chain.audio["bark_artifact"].provenance.stage == "label"
+    with caplog.at_level("WARNING"):
+        comfy.nodes["BarkDecode"].execute(handle, chain.fine, watermark=False)
+    assert any("Bark Decode: watermark OFF" in r.getMessage() for r in caplog.records)
+    preview = comfy.nodes["BarkCoarsePreview"].execute(handle, chain.coarse)[0]
+    assert detect((_wave(preview), 24000)).detected
+    for node_id in ("BarkDecode", "BarkGenerate", "BarkLongForm", "BarkCoarsePreview"):
+        flag = _inputs(comfy.nodes[node_id])["watermark"]
+        assert flag.default is True and flag.optional
 
 
 def test_label_marks_audio_and_keeps_label_for_the_saver(comfy, chain, labelled):
     from bark_core.label.watermark import detect
 
     out, label_json = labelled
-    assert out["sample_rate"] == 24000 and out["waveform"].shape == chain.audio["waveform"].shape
-    assert not np.array_equal(_wave(out), _wave(chain.audio))  # the mark is in the samples
-    assert detect((_wave(out), 24000)).detected and not detect((_wave(chain.audio), 24000)).detected
+    assert out["sample_rate"] == 24000 and out["waveform"].shape == chain.raw["waveform"].shape
+    assert not np.array_equal(_wave(out), _wave(chain.raw))  # the mark is in the samples
+    assert detect((_wave(out), 24000)).detected and not detect((_wave(chain.raw), 24000)).detected
+    np.testing.assert_array_equal(_wave(out), _wave(chain.audio))  # the same mark Bark Decode puts in
     data = json.loads(label_json)
     assert data["AI_GENERATED"] is True and data["voice"] == "v2/en_speaker_6"
     # the label's seed is a master seed that redoes the whole take; stage nodes seeded one by one (1, 2, 3)
@@ -516,7 +535,7 @@ def test_label_marks_audio_and_keeps_label_for_the_saver(comfy, chain, labelled)
 def test_label_custom_key_and_text(comfy, chain):
     from bark_core.label.watermark import detect
 
-    out, label_json = comfy.nodes["BarkLabel"].execute(chain.audio, key="studio secret", strength_db=-35.0,
+    out, label_json = comfy.nodes["BarkLabel"].execute(chain.raw, key="studio secret", strength_db=-35.0,
                                                        include_text=True).args
     assert json.loads(label_json)["text"] == "Hello there."
     assert json.loads(label_json)["watermark"] == {"scheme": "bark_core-ss-v1", "key": "custom", "strength_db": -35.0}
@@ -574,6 +593,12 @@ def test_save_labelled_every_format(comfy, chain, fmt):
     samples, rate = read_audio(path)
     assert rate == 24000 and abs(len(samples) - chain.audio["waveform"].shape[-1]) < 0.05 * rate
     assert detect(path).detected
+    assert str(comfy.root).encode() not in path.read_bytes()  # the model folder is named, not its path
+    assert "sha256:" in data["model"]
+    if shutil.which("exiftool"):  # the IPTC field outside tools read (tests/test_label_standards.py)
+        out = subprocess.run(["exiftool", "-s3", "-XMP-iptcExt:DigitalSourceType", str(path)], capture_output=True,
+                             text=True, check=True).stdout.strip()
+        assert out.endswith("/trainedAlgorithmicMedia"), out
     assert _save(comfy, chain.audio, filename_prefix=f"audio/fmt_{fmt}", format=fmt)[0].name == \
         f"fmt_{fmt}_00002_.{fmt}"  # ComfyUI's counter, never overwriting
 
@@ -583,7 +608,7 @@ def test_save_keeps_the_label_key_and_writes_the_workflow(comfy, chain, monkeypa
     from bark_core.label.watermark import detect
     from bark_nodes import nodes_label
 
-    out = comfy.nodes["BarkLabel"].execute(chain.audio, key="studio secret", include_text=True)[0]
+    out = comfy.nodes["BarkLabel"].execute(chain.raw, key="studio secret", include_text=True)[0]
     node = comfy.nodes["BarkSaveLabelledAudio"]
     workflow = {"nodes": [{"id": 1, "type": "BarkGenerate"}], "links": []}
     monkeypatch.setattr(node, "hidden", SimpleNamespace(prompt={"1": {"class_type": "BarkGenerate"}},
@@ -609,9 +634,11 @@ def test_save_label_off_warns_and_public_needs_review(comfy, chain, caplog):
     from bark_core.label.watermark import detect
 
     with caplog.at_level("WARNING"):
-        path, _ = _save(comfy, chain.audio, filename_prefix="audio/raw", format="wav", label=False)
+        path, _ = _save(comfy, chain.raw, filename_prefix="audio/raw", format="wav", label=False)
     assert read_label(path) is None and not detect(path).detected
     assert any("WITHOUT watermark" in r.getMessage() for r in caplog.records)
+    path, _ = _save(comfy, chain.audio, filename_prefix="audio/raw", format="wav", label=False)
+    assert read_label(path) is None and detect(path).detected  # Bark Decode's mark stays in the samples
     with pytest.raises(LabelError, match="label OFF"):
         _save(comfy, chain.audio, public=True, label=False)
     take = {"waveform": torch.from_numpy(_speechlike(24000, 1.0, seed=3)).reshape(1, 1, -1), "sample_rate": 24000}
@@ -702,7 +729,7 @@ def test_long_form_node(comfy, handle, chain, monkeypatch):
 
     assert data["seed"] == 11 and data["text_sha256"] == hashlib.sha256(text.encode()).hexdigest()
     assert data["extra"]["chunks"] == 2 and data["voice_origin"]["kind"] == "preset"
-    assert [i.id for i in comfy.nodes["BarkLongForm"].GET_SCHEMA().inputs if i.optional] == ["voice"]
+    assert [i.id for i in comfy.nodes["BarkLongForm"].GET_SCHEMA().inputs if i.optional] == ["voice", "watermark"]
 
 
 def test_long_form_failure_names_the_chunk_and_cancel_stays_cancel(comfy, handle, monkeypatch):
@@ -777,7 +804,8 @@ def test_stage_cache_survives_a_new_loader_and_shows_in_inspect(comfy, handle, c
     coarse = comfy.nodes["BarkSemanticToCoarse"].execute(fresh, chain.semantic, seed=2, voice=chain.voice)[0]
     assert coarse.cache_hit and np.array_equal(coarse.codes, chain.coarse.codes)
     info = json.loads(comfy.nodes["BarkInspect"].execute(chain.audio, width=256, height=128)[1])
-    assert [c["kind"] for c in info["chain"]] == ["semantic", "coarse", "fine", "audio"]
+    # decoded audio, then the same audio watermarked by Bark Decode
+    assert [c["kind"] for c in info["chain"]] == ["semantic", "coarse", "fine", "audio", "audio"]
     assert info["cache_hits"] == sum(c["cache_hit"] for c in info["chain"])
     assert "stage cache" in fresh.describe()
     off = comfy.nodes["BarkModelLoader"].execute("tiny", device="cpu", stage_cache="off")[0]

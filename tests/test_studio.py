@@ -91,7 +91,7 @@ def _wav_bytes(seconds: float = 1.5, rate: int = 16_000) -> bytes:
 # ------------------------------------------------------------------------------------------------
 
 
-def test_studio_renders_and_run_all_fills_every_panel(make_studio):
+def test_studio_renders_and_run_all_fills_every_panel(make_studio, tmp_path):
     studio = make_studio()
     placeholders = {s: p.image.value for s, p in studio.panels.items()}
     assert set(studio.run_buttons) == set(STAGES)
@@ -115,7 +115,13 @@ def test_studio_renders_and_run_all_fills_every_panel(make_studio):
     players = {name: p for panel in studio.panels.values() for name, p in panel.players.items()}
     assert set(players) == {"preview", "decode", "label"}
     assert all(_is_wav(p.value) for p in players.values())
-    assert players["decode"].value != players["label"].value  # the label adds the watermark
+    assert players["decode"].value != players["label"].value  # the label stage records more (review, key)
+    from bark_core.label import detect, read_label
+
+    for name, player in players.items():  # a browser lets anyone download what it plays: all of it is labelled
+        (tmp_path / f"{name}.wav").write_bytes(player.value)
+        assert detect(tmp_path / f"{name}.wav").detected, name
+        assert read_label(tmp_path / f"{name}.wav")["AI_GENERATED"] is True, name
     take = studio.takes[-1]
     assert take.number == 1 and take.stages == list(STAGES)
     assert take.preview is not None and take.preview.provenance.stage == "coarse_preview"

@@ -12,6 +12,8 @@ from typing import Any
 
 import ipywidgets as W
 
+from bark_core.label import labelled_wav_bytes
+
 from .images import AUDIO_HEIGHT, PANEL_HEIGHT, PANEL_WIDTH, placeholder, render_png
 from .settings import TITLES
 from .takes import StageResult
@@ -192,6 +194,7 @@ class StagePanelsMixin:
             info += f"<br><small>review recorded in the label: {html.escape(str(review.get('human_review')))}</small>"
         panel.info.value = f"<small>{info}</small>"
         if stage == "coarse":
-            panel.players["preview"].value = b"" if result.preview is None else result.preview.to_wav_bytes()
+            # players hand their audio to anyone who downloads it: they play labelled audio
+            panel.players["preview"].value = b"" if result.preview is None else labelled_wav_bytes(result.preview)
         elif stage in ("decode", "label"):
-            panel.players[stage].value = result.artifact.to_wav_bytes()
+            panel.players[stage].value = labelled_wav_bytes(result.artifact)

@@ -12,6 +12,8 @@ from typing import Any
 
 import ipywidgets as W
 
+from bark_core.label import labelled_wav_bytes
+
 from .settings import StudioError, error_message
 from .takes import StudioTake
 from .ui import STATE_STYLE, _button, _error_html, _full, _note_html, _style
@@ -176,7 +178,7 @@ class ReviewPanelMixin:
             parts: list[W.Widget] = [W.HTML(f"<b>{side.upper()}: take #{take.number}</b><small>{diff_html}</small>")]
             for name, art in (("preview", take.preview), ("decode", take.audio), ("label", take.labelled)):
                 if art is not None:
-                    player = W.Audio(value=art.to_wav_bytes(), format="wav", autoplay=False,
+                    player = W.Audio(value=labelled_wav_bytes(art), format="wav", autoplay=False,
                                      layout=W.Layout(width="98%"))
                     player.add_class(f"bark-compare-player-{name}")
                     parts += [W.HTML(f"<small>{name}</small>"), player]

@@ -5,7 +5,8 @@ Mounted under ``bark-core`` by the main CLI through :func:`add_label_commands`; 
 
 ``detect`` exit status follows grep: 0 when every file carries the watermark, 1 when at least one
 readable file does not, 2 when a file could not be read (or the command line is wrong). Only the
-watermark decides: tags are reported too, but anyone can add or strip tags.
+watermark decides: the tags, the IPTC XMP field and the C2PA manifest are reported beside it, but
+tags can be added or stripped by anyone, and a manifest is only as trustworthy as its signer.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 from .. import constants as C
 from ..errors import BarkError
+from ..label import detect, read_label, read_manifest, read_xmp
 from .checks import check_output, finite, positive_int
 from .common import run_standalone
 
@@ -101,6 +103,9 @@ def add_label_commands(subparsers: Any) -> None:
     p.add_argument("--voice", help="voice (history prompt) to record")
     p.add_argument("--seed", type=int, help="seed to record (the master seed that redoes the take)")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    p.add_argument("--c2pa-cert", type=Path, metavar="PEM",
+                   help="certificate chain to sign a C2PA manifest with (default: $BARK_C2PA_CERT; wav/mp3/flac)")
+    p.add_argument("--c2pa-key", type=Path, metavar="PEM", help="private key of --c2pa-cert (default: $BARK_C2PA_KEY)")
     _add_key_options(p)
     p.set_defaults(func=run_label)
 
@@ -108,7 +113,8 @@ def add_label_commands(subparsers: Any) -> None:
         "detect",
         help="check audio files for the bark_core watermark",
         description=(
-            "Print the watermark score and decision for each FILE (any format and sample rate ffmpeg reads). "
+            "Print the watermark score and decision for each FILE (any format and sample rate ffmpeg reads), "
+            "beside its label tags, its IPTC digital source type (XMP) and whether its C2PA manifest validates. "
             "Exit status: 0 every file is watermarked, 1 some file is not, 2 some file could not be read."
         ),
     )
@@ -175,6 +181,8 @@ def run_label(args: argparse.Namespace) -> int:
             key=_key_from(args),
             strength_db=args.strength_db,
             include_text=args.include_text,
+            c2pa_cert=args.c2pa_cert,
+            c2pa_key=args.c2pa_key,
             **meta,
         )
     except BarkError as exc:
@@ -186,7 +194,6 @@ def run_label(args: argparse.Namespace) -> int:
 
 def run_detect(args: argparse.Namespace) -> int:
     """Handler of ``detect``; returns 0 (all marked), 1 (some unmarked) or 2 (some unreadable)."""
-    from ..label import detect, read_label
 
     try:
         key = _key_from(args)
@@ -200,10 +207,7 @@ def run_detect(args: argparse.Namespace) -> int:
         try:
             result = detect(path, key, threshold=args.threshold)
             record.update(result.to_dict())
-            try:
-                record["label"] = read_label(path)
-            except BarkError:
-                record["label"] = None
+            record.update(_labels(path))
             if not result.detected:
                 status = max(status, 1)
         except BarkError as exc:
@@ -215,6 +219,20 @@ def run_detect(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(records, indent=2))
     return status
+
+
+def _labels(path: Path) -> dict[str, Any]:
+    """The three readable labels of a file, each None when absent or unreadable."""
+    out: dict[str, Any] = {}
+    for name, reader in (("label", read_label), ("xmp", read_xmp), ("c2pa", read_manifest)):
+        try:
+            value = reader(path)
+        except (BarkError, OSError, ValueError):
+            value = None
+        if name == "xmp":
+            value = (value or {}).get("Iptc4xmpExt:DigitalSourceType")
+        out[name] = value
+    return out
 
 
 def _print_record(record: dict[str, Any]) -> None:
@@ -230,10 +248,22 @@ def _print_record(record: dict[str, Any]) -> None:
     )
     if lab and lab.get("untrained"):
         tags += f"; {UNTRAINED_NOTE}"
+    xmp = f"XMP {str(record['xmp']).rsplit('/', 1)[-1]}" if record.get("xmp") else "XMP none"
+    c2pa = record.get("c2pa")
+    if not c2pa:
+        c2pa_text = "C2PA none"
+    elif c2pa.get("valid") is None:
+        c2pa_text = "C2PA unchecked (c2pa not installed)"
+    else:
+        what = "valid" if c2pa["valid"] else "INVALID"
+        detail = ", ".join(c2pa.get("failures") or []) or c2pa.get("error") or ""
+        trust = ", trusted signer" if c2pa.get("trusted") else ", signer not in trust list"
+        trust = trust if c2pa["valid"] else ""
+        c2pa_text = f"C2PA {what} ({c2pa.get('state')}{trust}{': ' + detail if detail else ''})"
     p_value = record["p_value"]
     p_text = f"p <= {p_value:.2g}" if p_value > 0 else "p < 1e-300"
     score = f"score {record['score']:.1f}, threshold {record['threshold']:.2f}, {p_text}"
-    print(f"{record['path']}: {verdict} ({score}); {tags}")
+    print(f"{record['path']}: {verdict} ({score}); {tags}; {xmp}; {c2pa_text}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -26,9 +26,11 @@ from ..audio_io import pcm16, require_tool, resample
 from ..errors import OutputPathError, ParameterError
 from ..fileio import atomic_write, check_output_path
 from ..quality import check
-from .metadata import LabelError, build_metadata, id3v2_tag, metadata_tags, strip_id3v2, wav_bytes
+from .c2pa_manifest import C2PA_FORMATS, credentials, note_unsigned, sign
+from .metadata import LabelError, build_metadata
 from .metadata import label as label_audio
 from .review import require_public_ok, review_metadata
+from .tags import tag_encoded, wav_bytes
 from .watermark import DEFAULT_STRENGTH_DB
 
 logger = logging.getLogger("bark_core.export")
@@ -118,6 +120,8 @@ def export_audio(
     public: bool = False,
     quality: Any = "auto",
     review_store: Any = None,
+    c2pa_cert: str | bytes | os.PathLike | None = None,
+    c2pa_key: str | bytes | os.PathLike | None = None,
     **meta: Any,
 ) -> Path:
     """Write ``audio`` as a labelled media file and return its path.
@@ -131,6 +135,9 @@ def export_audio(
     ``quality="auto"`` runs :func:`bark_core.quality.check`, or pass your own report, or None to
     leave it out. ``public=True`` refuses takes that are unreviewed or rejected. ``label=False``
     writes neither watermark nor metadata and logs a warning saying so.
+
+    WAV, MP3 and FLAC also get a signed C2PA manifest when a certificate chain and key are given
+    (``c2pa_cert``/``c2pa_key``: PEM text or file paths; default ``$BARK_C2PA_CERT``/``$BARK_C2PA_KEY``).
     """
     audio = expect_artifact(audio, Audio, "export")
     path = check_output_path(path, overwrite=overwrite)  # before any work: a bad name fails at once
@@ -146,6 +153,7 @@ def export_audio(
         raise ParameterError(f"Exporting {audio.duration_s / 60:.1f} min at {rate} Hz makes more than "
                              f"{limits.MAX_EXPORT_SAMPLES:,} samples; export shorter parts or at a lower rate.")
     take_id = audio.id
+    creds = credentials(c2pa_cert, c2pa_key) if label else None  # a bad setting fails before any work
     if public:  # public use needs a human's approval on record (see bark_core.label.review)
         require_public_ok(audio, store=review_store)
     if label:
@@ -205,16 +213,22 @@ def export_audio(
 
     if fmt == "wav":
         blob = wav_bytes(audio.samples, audio.sample_rate, data)
-        with atomic_write(path, overwrite=overwrite) as fh:
-            fh.write(blob)
-        return path
-    _write_compressed(audio, path, fmt, data, bitrate=bitrate, overwrite=overwrite)
+    else:
+        blob = _encode(audio, path, fmt, bitrate=bitrate)
+        if data is not None:
+            blob = tag_encoded(blob, fmt, data)
+    if data is not None:
+        if creds is not None and fmt in C2PA_FORMATS:
+            blob = sign(blob, fmt, data, creds)  # last: the manifest hashes the finished file
+        else:
+            note_unsigned(fmt, creds)
+    with atomic_write(path, overwrite=overwrite) as fh:
+        fh.write(blob)
     return path
 
 
-def _write_compressed(
-    audio: Audio, path: Path, fmt: str, data: dict[str, Any] | None, *, bitrate: str | None, overwrite: bool
-) -> None:
+def _encode(audio: Audio, path: Path, fmt: str, *, bitrate: str | None) -> bytes:
+    """ffmpeg's encoding of the samples, without any tags (the label is added by mutagen)."""
     import warnings
 
     with warnings.catch_warnings():  # pydub imports the deprecated audioop module
@@ -223,8 +237,7 @@ def _write_compressed(
         from pydub.exceptions import CouldntEncodeError
 
     segment = AudioSegment(data=pcm16(audio.samples), sample_width=2, frame_rate=audio.sample_rate, channels=1)
-    params: list[str] = ["-map_metadata", "-1"]
-    tags = metadata_tags(data) if data is not None else None
+    params: list[str] = ["-map_metadata", "-1", "-fflags", "+bitexact"]
     if fmt == "mp3":
         params += ["-write_id3v2", "0", "-write_id3v1", "0"]
     elif fmt == "ogg" and bitrate is None:
@@ -234,21 +247,14 @@ def _write_compressed(
         bitrate = None
     buf = io.BytesIO()
     try:
-        if fmt == "mp3":  # ID3 written by hand: ffmpeg would store the comment as TXXX, not COMM
-            segment.export(buf, format="mp3", codec=_CODECS[fmt], bitrate=bitrate, parameters=params)
-        else:
-            segment.export(buf, format=fmt, codec=_CODECS[fmt], bitrate=bitrate, parameters=params, tags=tags)
+        segment.export(buf, format=fmt, codec=_CODECS[fmt], bitrate=bitrate, parameters=params)
     except CouldntEncodeError as exc:
         last = str(exc).strip().splitlines()[-1:] or [""]
         raise OutputPathError(
             f"ffmpeg could not encode {path.name} as {fmt.upper()} (bitrate={bitrate!r}): {last[0]}. "
             "Check the bitrate and that your ffmpeg has the encoder."
         ) from exc
-    blob = buf.getvalue()
-    if fmt == "mp3":
-        blob = (id3v2_tag(tags) if tags else b"") + strip_id3v2(blob)
-    with atomic_write(path, overwrite=overwrite) as fh:
-        fh.write(blob)
+    return buf.getvalue()
 
 
 def save_wav(audio: Audio, path: str | os.PathLike, *, overwrite: bool = False, label: bool = True,
@@ -263,6 +269,21 @@ def save_wav(audio: Audio, path: str | os.PathLike, *, overwrite: bool = False, 
     path = Path(path)
     if label:
         return export_audio(audio, path, format="wav", overwrite=overwrite, **meta)
+    logger.warning("save_wav(label=False): %s is written WITHOUT watermark and WITHOUT AI-generated metadata. "
+                   "Do not publish it; drop label=False to label it.", path)
     with atomic_write(path, overwrite=overwrite) as fh:
         fh.write(audio.to_wav_bytes())
     return path
+
+
+def labelled_wav_bytes(audio: Audio, key: str | bytes | None = None, **meta: Any) -> bytes:
+    """The labelled WAV of ``audio`` as bytes (watermark + tags), for players that hand audio to people.
+
+    A browser's player lets anyone download what it plays, so front ends play this rather than
+    :meth:`Audio.to_wav_bytes`. Audio that already carries the mark is not marked twice, and audio
+    that comes out of the label stage (perhaps with a custom key) is written as it is.
+    """
+    audio = expect_artifact(audio, Audio, "labelled_wav_bytes")
+    done = audio.provenance.stage == "label" and audio.provenance.settings.get("watermarked") and not meta
+    labelled = audio if done else label_audio(audio, key, **meta)
+    return wav_bytes(labelled.samples, labelled.sample_rate, build_metadata(labelled))

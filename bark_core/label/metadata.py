@@ -2,20 +2,17 @@
 
 1. An inaudible keyed watermark in the samples (:mod:`bark_core.label.watermark`), which survives
    re-encoding, resampling and cropping.
-2. Machine-readable metadata in the file, for tools that never decode audio:
+2. Machine-readable metadata in the file, for tools that never decode audio: the IPTC digital
+   source type in the file's XMP packet (what exiftool and Adobe's tools read), private fields
+   (``AI_GENERATED``, ``BARK_LABEL`` ...) in ID3 frames, Vorbis comments and RIFF chunks, and, when
+   a signing certificate is configured, a C2PA manifest. :mod:`bark_core.label.tags` says where each
+   format keeps what; :mod:`bark_core.label.c2pa_manifest` signs.
 
-   ============  ==========================================================================
-   WAV           ``LIST/INFO`` chunk (``ICMT`` = key=value summary, ``ISFT`` = generator) and a
-                 ``bark`` chunk holding the full label as UTF-8 JSON (both before ``data``)
-   MP3           ID3v2.3 tag: one ``TXXX`` frame per field (``AI_GENERATED``, ``BARK_LABEL`` ...)
-                 and a ``COMM`` comment with the key=value summary
-   FLAC, OGG     Vorbis comments with the same field names plus ``COMMENT``
-   ============  ==========================================================================
-
-   ``BARK_LABEL`` (and the ``bark`` chunk) holds the JSON object that :func:`read_label` returns.
-   It carries ``AI_GENERATED``, the IPTC digital source type ``trainedAlgorithmicMedia``, the
-   generator name and version, model checkpoint id, voice, seed, a SHA-256 of the prompt text
-   (the text itself only on request), the UTC time of labelling and the watermark scheme.
+   ``BARK_LABEL`` holds the JSON object that :func:`read_label` returns. It carries
+   ``AI_GENERATED``, the IPTC digital source type ``trainedAlgorithmicMedia``, the generator name
+   and version, model ids (repo ids or file names with a content hash, never local paths), voice,
+   seed, a SHA-256 of the prompt text (the text itself only on request), the UTC time of labelling
+   and the watermark scheme.
 
 Files are always written from samples, never by editing tags in place, so labelling a labelled
 file again leaves exactly one tag set, and :func:`label` leaves audio alone that already carries the
@@ -26,12 +23,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import logging
 import math
 import os
 import re
-import struct
 from datetime import datetime, timezone
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -41,9 +36,9 @@ import numpy as np
 
 from .. import limits
 from ..artifacts import Audio, Provenance, expect_artifact
-from ..audio_io import AudioFileError, probe_tags, riff_chunk
-from ..audio_io import wav_bytes as plain_wav_bytes
 from ..errors import BarkError
+from .tags import read_label as read_label  # re-exported: callers have long imported it from here
+from .tags import summary_line as summary_line
 from .watermark import (
     DEFAULT_STRENGTH_DB,
     SCHEME,
@@ -51,17 +46,15 @@ from .watermark import (
     embed_samples,
     key_kind,
 )
+from .xmp import IPTC_DIGITAL_SOURCE_TYPE
 
 logger = logging.getLogger("bark_core.label")
 
 GENERATOR = "bark_core"
 DISTRIBUTION = "bark-stages"
-IPTC_DIGITAL_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 # untrained random weights (the tiny offline set) learned nothing: the output is made by an algorithm alone
 IPTC_UNTRAINED_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/algorithmicMedia"
 LABEL_SCHEMA = "bark_core.label/1"
-WAV_CHUNK_ID = b"bark"
-JSON_TAG = "BARK_LABEL"
 _RESERVED = {"text", "model", "model_checksum", "voice", "seed"}
 
 
@@ -107,6 +100,37 @@ def generator_version() -> str:
         return importlib_metadata.version(DISTRIBUTION)
     except importlib_metadata.PackageNotFoundError:
         return project_version() or "0.0.0"
+
+
+# An absolute local path (POSIX, home-relative or Windows) inside a label value. The look-behind keeps
+# URLs (``http://x/y``), repo ids (``suno/bark``) and presets (``v2/en_speaker_6``) out of it.
+_PATH_CHARS = r"[^\s/\\,;\"'<>|=()\[\]{}]"
+_LOCAL_PATH = re.compile(
+    rf"(?<![\w.:/~-])(?:~|/)(?:{_PATH_CHARS}+/)+{_PATH_CHARS}*"
+    rf"|(?<![\w])[A-Za-z]:[\\/](?:{_PATH_CHARS}+[\\/])*{_PATH_CHARS}*"
+)
+_KEEP_VERBATIM = {"text", "text_sha256"}  # the user's own words are theirs to publish (include_text)
+
+
+def _file_name(match: re.Match[str]) -> str:
+    parts = [p for p in re.split(r"[\\/]", match.group(0)) if p and p != "~"]
+    return parts[-1] if parts else ""
+
+
+def public_value(value: Any, name: str = "") -> Any:
+    """``value`` with every absolute local path cut to its last component.
+
+    Labels travel with published files; a path such as ``/home/<user>/.cache/...`` tells strangers
+    who made the file and how their disk is laid out. Model ids are built without paths in the first
+    place; this is the net under everything else (voice origins, extra fields, workflows).
+    """
+    if isinstance(value, str):
+        return value if name in _KEEP_VERBATIM else _LOCAL_PATH.sub(_file_name, value)
+    if isinstance(value, list):
+        return [public_value(v, name) for v in value]
+    if isinstance(value, dict):
+        return {k: public_value(v, str(k)) for k, v in value.items()}
+    return value
 
 
 def _utc_now() -> str:
@@ -216,6 +240,21 @@ def label(
     return Audio(provenance=new_prov, parent=audio, samples=samples, sample_rate=audio.sample_rate)
 
 
+def mark_output(audio: Audio, watermark: bool = True, *, where: str = "output", **meta: Any) -> Audio:
+    """The audio a front end hands on: watermarked (through :func:`label`) unless turned off.
+
+    Front ends (ComfyUI nodes, the studio) pass audio to tools bark_core does not control: a core
+    saver, a video node, a browser's download button. Marking at the source keeps the mark on
+    whatever those write. Turning it off is for measurements only and is logged as a warning.
+    """
+    audio = expect_artifact(audio, Audio, where)
+    if watermark:
+        return label(audio, **meta)
+    logger.warning("%s: watermark OFF. This audio carries no synthetic-audio mark, and neither will anything saved "
+                   "from it unless it goes through the label stage. Do not publish it.", where)
+    return audio
+
+
 def made_untrained(audio: Audio) -> bool:
     """Whether untrained weights made ``audio`` or any artifact it came from (the chain held in memory)."""
     art: Any = audio
@@ -262,205 +301,4 @@ def build_metadata(audio: Audio) -> dict[str, Any]:
             data[field_name] = info[field_name]
     if info.get("extra"):
         data["extra"] = info["extra"]
-    return data
-
-
-def summary_line(data: dict[str, Any]) -> str:
-    """One key=value line for comment fields that people and simple parsers both read."""
-    parts = [
-        "AI_GENERATED=true",
-        f"DigitalSourceType={data.get('digital_source_type', IPTC_DIGITAL_SOURCE_TYPE)}",
-        f"generator={data.get('generator', GENERATOR)} {data.get('generator_version', '')}".rstrip(),
-    ]
-    for key in ("model", "voice", "seed", "text_sha256", "labelled_at"):
-        if data.get(key) is not None:
-            parts.append(f"{key}={data[key]}")
-    if data.get("untrained"):
-        parts.append("untrained=true (random weights: noise, not speech)")
-    wm = data.get("watermark") or {}
-    if wm.get("scheme"):
-        parts.append(f"watermark={wm['scheme']}")
-    return "Synthetic speech made with bark_core. " + "; ".join(parts)
-
-
-def metadata_tags(data: dict[str, Any]) -> dict[str, str]:
-    """Flat tag set for ID3 TXXX frames and Vorbis comments; ``comment`` becomes COMM/COMMENT."""
-    tags = {
-        "AI_GENERATED": "true",
-        "DIGITAL_SOURCE_TYPE": data["digital_source_type"],
-        "GENERATOR": data["generator"],
-        "GENERATOR_VERSION": data["generator_version"],
-    }
-    for key in ("model", "model_checksum", "voice", "seed", "text_sha256", "labelled_at"):
-        if data.get(key) is not None:
-            tags[key.upper()] = str(data[key])
-    if data.get("untrained"):
-        tags["UNTRAINED"] = "true"
-    wm = data.get("watermark") or {}
-    if wm.get("scheme"):
-        tags["WATERMARK"] = str(wm["scheme"])
-    tags[JSON_TAG] = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    tags["comment"] = summary_line(data)
-    return tags
-
-
-# --- WAV -------------------------------------------------------------------------------------
-
-
-def _info_text(text: str) -> bytes:
-    return text.encode("utf-8") + b"\0"
-
-
-def wav_bytes(samples: np.ndarray, sample_rate: int, data: dict[str, Any] | None) -> bytes:
-    """16-bit mono WAV; with ``data``, LIST/INFO and ``bark`` chunks sit between ``fmt`` and ``data``."""
-    chunks: list[bytes] = []
-    if data is not None:
-        info = riff_chunk(b"ICMT", _info_text(summary_line(data))) + riff_chunk(
-            b"ISFT", _info_text(f"{data['generator']} {data['generator_version']}")
-        )
-        chunks.append(riff_chunk(b"LIST", b"INFO" + info))
-        blob = json.dumps(data, sort_keys=True, ensure_ascii=False).encode("utf-8")
-        chunks.append(riff_chunk(WAV_CHUNK_ID, blob))
-    return plain_wav_bytes(samples, sample_rate, chunks)
-
-
-def _wav_chunks(blob: bytes) -> dict[bytes, list[bytes]]:
-    out: dict[bytes, list[bytes]] = {}
-    pos = 12
-    while pos + 8 <= len(blob):
-        cid = blob[pos : pos + 4]
-        size = struct.unpack("<I", blob[pos + 4 : pos + 8])[0]
-        out.setdefault(cid, []).append(blob[pos + 8 : pos + 8 + size])
-        pos += 8 + size + (size & 1)
-    return out
-
-
-def _wav_label_chunks(path: Path) -> dict[bytes, list[bytes]]:
-    """Our label chunks of a WAV, found by seeking past every other chunk (the audio is never read)."""
-    out: dict[bytes, list[bytes]] = {}
-    size = path.stat().st_size
-    with open(path, "rb") as fh:
-        pos = 12
-        for _ in range(10_000):  # a RIFF file has a handful of chunks; a loop of tiny chunks is damage
-            if pos + 8 > size:
-                break
-            fh.seek(pos)
-            head = fh.read(8)
-            if len(head) < 8:
-                break
-            cid, n = head[:4], struct.unpack("<I", head[4:])[0]
-            if cid in (WAV_CHUNK_ID, b"LIST") and n <= limits.MAX_HEADER_BYTES:
-                out.setdefault(cid, []).append(fh.read(n))
-            pos += 8 + n + (n & 1)
-    return out
-
-
-def _json_object(raw: str | bytes) -> dict[str, Any] | None:
-    try:
-        data = limits.loads_json(raw, "label", error=LabelError)
-    except LabelError:
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _parse_summary(text: str) -> dict[str, Any] | None:
-    if "AI_GENERATED=true" not in text:
-        return None
-    out: dict[str, Any] = {"AI_GENERATED": True, "source": "summary"}
-    for part in text.split(";"):
-        if "=" in part:
-            k, v = part.split("=", 1)
-            k = k.strip().split(". ")[-1]
-            if k != "AI_GENERATED":
-                out[k] = v.strip()
-    return out
-
-
-def _read_wav_label(path: Path) -> dict[str, Any] | None:
-    with open(path, "rb") as fh:
-        head = fh.read(12)
-    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-        return None
-    chunks = _wav_label_chunks(path)
-    for body in chunks.get(WAV_CHUNK_ID, []):
-        data = _json_object(body)
-        if data is not None:
-            return data
-    for body in chunks.get(b"LIST", []):
-        if body[:4] != b"INFO":
-            continue
-        for cid, items in _wav_chunks(b"RIFF\0\0\0\0WAVE" + body[4:]).items():
-            if cid == b"ICMT":
-                for item in items:
-                    parsed = _parse_summary(item.rstrip(b"\0").decode("utf-8", errors="replace"))
-                    if parsed:
-                        return parsed
-    return None
-
-
-def read_label(path: str | os.PathLike) -> dict[str, Any] | None:
-    """The label object of a WAV, MP3, FLAC or OGG file, or None when it carries none.
-
-    Tags are read by ffprobe (or, for WAV, from the RIFF chunks directly). A file whose JSON tag
-    was lost but whose comment survived returns the parsed comment with ``"source": "summary"``.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise AudioFileError(f"No audio file at {path}. Check the path.")
-    with open(path, "rb") as fh:
-        head = fh.read(12)
-    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
-        return _read_wav_label(path)
-    tags = probe_tags(path)
-    lowered = {k.lower(): v for k, v in tags.items()}
-    raw = lowered.get(JSON_TAG.lower())
-    if raw:
-        data = _json_object(raw)
-        if data is not None:
-            return data
-    for key in ("comment", "description"):
-        if key in lowered:
-            parsed = _parse_summary(lowered[key])
-            if parsed:
-                return parsed
-    if lowered.get("ai_generated", "").lower() == "true":
-        return {"AI_GENERATED": True, "source": "tags", **{k: v for k, v in lowered.items() if k != "ai_generated"}}
-    return None
-
-
-# --- MP3 (ID3v2.3) ----------------------------------------------------------------------------
-
-
-def _id3_text(text: str) -> bytes:
-    return b"\xff\xfe" + text.encode("utf-16-le")
-
-
-def _id3_frame(fid: bytes, body: bytes) -> bytes:
-    return fid + struct.pack(">I", len(body)) + b"\0\0" + body
-
-
-def id3v2_tag(tags: dict[str, str]) -> bytes:
-    """An ID3v2.3 tag (UTF-16 text): TXXX per field and COMM for ``comment``.
-
-    Written by hand because ffmpeg stores ``comment`` as a TXXX frame, which players do not show.
-    """
-    frames = []
-    for key, value in tags.items():
-        if key == "comment":
-            body = b"\x01" + b"eng" + _id3_text("") + b"\0\0" + _id3_text(value)
-            frames.append(_id3_frame(b"COMM", body))
-        else:
-            frames.append(_id3_frame(b"TXXX", b"\x01" + _id3_text(key) + b"\0\0" + _id3_text(value)))
-    payload = b"".join(frames) + b"\0" * 256  # padding lets editors add frames without rewriting audio
-    n = len(payload)
-    size = bytes([(n >> 21) & 0x7F, (n >> 14) & 0x7F, (n >> 7) & 0x7F, n & 0x7F])
-    return b"ID3\x03\x00\x00" + size + payload
-
-
-def strip_id3v2(blob: bytes) -> bytes:
-    """MP3 bytes without leading ID3v2 tags, so a new tag never stacks on an old one."""
-    while blob[:3] == b"ID3" and len(blob) >= 10:
-        size = (blob[6] << 21) | (blob[7] << 14) | (blob[8] << 7) | blob[9]
-        footer = 10 if blob[5] & 0x10 else 0
-        blob = blob[10 + size + footer :]
-    return blob
+    return public_value(data)

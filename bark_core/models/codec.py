@@ -34,7 +34,7 @@ from ..artifacts import Audio, FineCodes, Provenance, expect_artifact
 from ..audio_io import resample
 from ..errors import ArtifactError, CheckpointError
 from ..fileio import atomic_write
-from ..hub import file_sha256
+from ..hub import file_sha256, public_file_id
 from .encodec_net import EncodecNet, looks_like_hf, state_dict_from_hf
 from .suno import safe_torch_load
 
@@ -143,7 +143,8 @@ def load_codec(device: str | torch.device = "cpu", checkpoint: str | os.PathLike
             f"No EnCodec checkpoint at {path}. Pass the path of {C.ENCODEC_CHECKPOINT_NAME} (download it from "
             f"{C.ENCODEC_CHECKPOINT_URL}), or checkpoint=None to use the torch hub cache."
         )
-    return _finish(_load_file(path), device, str(path), file_sha256(path))
+    checksum = file_sha256(path)
+    return _finish(_load_file(path), device, public_file_id(path, checksum), checksum)
 
 
 def random_codec(seed: int = 0) -> EncodecNet:

@@ -23,7 +23,7 @@ import torch
 from .. import constants as C
 from ..errors import CheckpointError
 from ..fileio import atomic_write
-from ..hub import file_sha256
+from ..hub import file_sha256, public_file_id
 from .gpt import GPTConfig, build_model, check_config
 
 log = logging.getLogger(__name__)
@@ -163,8 +163,9 @@ def load_suno_checkpoint(path: str | os.PathLike, stage: str, *, device: str | t
         raise CheckpointError(f"{path}: 'model' must be a dict of tensors, got {type(ckpt['model']).__name__}.")
     model = load_model_weights(stage, config, state_dict_from_suno(ckpt["model"]), source=str(path),
                                device=device, dtype=dtype)
-    return LoadedModel(model=model, stage=stage, config=config, model_id=model_id or str(path),
-                       checksum=file_sha256(path), untrained=bool(ckpt.get("untrained", False)))
+    checksum = file_sha256(path)
+    return LoadedModel(model=model, stage=stage, config=config, model_id=model_id or public_file_id(path, checksum),
+                       checksum=checksum, untrained=bool(ckpt.get("untrained", False)))
 
 
 class _SunoPickler(pickle._Pickler):  # pure-Python pickler so save_global can be overridden

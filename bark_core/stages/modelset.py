@@ -18,7 +18,7 @@ import torch
 from .. import constants as C
 from ..cache import StageCache
 from ..errors import CheckpointError, ParameterError
-from ..hub import file_fingerprint, hub_file
+from ..hub import file_fingerprint, hub_file, public_file_id
 from ..limits import loads_json
 from ..models.codec import load_codec
 from ..models.device import Precision, best_device, check_device, resolve_dtype, resolve_precision
@@ -214,7 +214,7 @@ class BarkModels:
             if not path.is_file():
                 raise CheckpointError(f"{path} is missing: the folder {self.folder} has no {stage} checkpoint "
                                       f"({path.name}). Copy it there or pass models='suno' to download it.")
-            return load_suno_checkpoint(path, stage, device=device, dtype=dtype, model_id=str(path))
+            return load_suno_checkpoint(path, stage, device=device, dtype=dtype)  # id: file name + hash
         if self.source == "suno":
             name = suno_filename(stage, size)
             path = hub_file(C.HUB_REPO, name, cache_dir=self.cache_dir, local_files_only=self.local_files_only,
@@ -226,7 +226,9 @@ class BarkModels:
         config, state, checksum = load_hf_stage(repo, stage, cache_dir=self.cache_dir,
                                                 local_files_only=self.local_files_only)
         model = load_model_weights(stage, config, state, source=repo, device=device, dtype=dtype)
-        return LoadedModel(model=model, stage=stage, config=config, model_id=f"{repo}:{stage}", checksum=checksum)
+        # a hub repo id is public; a local folder is named by its last component and the weights' hash
+        name = public_file_id(repo, checksum) if os.path.isdir(repo) else repo
+        return LoadedModel(model=model, stage=stage, config=config, model_id=f"{name}:{stage}", checksum=checksum)
 
     # ---- public accessors ---------------------------------------------------------------------
     def get(self, stage: str) -> LoadedModel:
