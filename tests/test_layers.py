@@ -24,6 +24,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("stages", ("stages",)),
     ("quality", ("quality",)),
     ("label", ("label",)),
+    ("production", ("jobs",)),
     ("cli", ("cli",)),
     ("api", ("",)),
 ]

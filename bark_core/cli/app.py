@@ -8,6 +8,7 @@ import sys
 from .common import run
 from .label import add_label_commands
 from .quality import add_quality_commands
+from .render import add_render_commands
 from .say import add_say_arguments, run_say
 from .tools import add_tool_commands
 
@@ -22,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_tool_commands(sub)
     add_label_commands(sub)
     add_quality_commands(sub)
+    add_render_commands(sub)
     return parser
 
 
