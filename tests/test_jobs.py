@@ -278,3 +278,38 @@ def test_ray_backend_without_ray_says_how_to_install(monkeypatch: pytest.MonkeyP
     manifest = write_jsonl(tmp_path / "job.jsonl", manifest_rows(1))
     with pytest.raises(JobError, match=r"bark-stages\[ray\]"):
         render_job(manifest, tmp_path / "out", spec=spec, ray="local")
+
+
+def test_stage_cache_serves_unchanged_stages_when_only_later_settings_change(tmp_path: Path, tiny_dir: Path):
+    from bark_core.jobs import OutputOptions
+
+    cache = tmp_path / "stages"
+    spec = ModelSpec(models=str(tiny_dir), device="cpu", stage_cache=str(cache))
+    rows = manifest_rows(2)
+    manifest = write_jsonl(tmp_path / "job.jsonl", rows)
+    entries = lambda: len(list(cache.glob("??/*.npz")))  # noqa: E731
+    assert render_job(manifest, tmp_path / "a", spec=spec, batch_size=2).rendered == 2
+    assert entries() == 8  # semantic, coarse, fine, decode per row
+    # another format: new files (new names), every stage from the cache
+    flac = render_job(manifest, tmp_path / "b", spec=spec, output=OutputOptions(format="flac"), batch_size=2)
+    assert flac.rendered == 2 and entries() == 8 and len(list((tmp_path / "b").glob("*.flac"))) == 2
+    # another fine temperature: semantic and coarse come from the cache, fine and decode run again
+    write_jsonl(manifest, [dict(r, settings={**FAST, "fine_temp": 0.5}) for r in rows])
+    assert render_job(manifest, tmp_path / "c", spec=spec, batch_size=2).rendered == 2
+    assert entries() == 12
+
+
+def test_render_benchmark_runs_and_reports_rows_per_minute(tmp_path: Path, capsys):
+    import importlib.util
+
+    spec_ = importlib.util.spec_from_file_location("bark_render_bench", ROOT / "benchmarks" / "render.py")
+    bench = importlib.util.module_from_spec(spec_)
+    spec_.loader.exec_module(bench)
+    rows = bench.main(["--sizes", "tiny", "--rows", "3", "--seconds", "0.1", "--no-ray", "--weights",
+                       str(tmp_path / "w"), "--out", str(tmp_path / "r.json")])
+    (row,) = rows
+    assert (row["backend"], row["rows"], row["failed"]) == ("local", 3, 0)
+    assert row["audio_s"] == pytest.approx(0.3, abs=0.03) and row["rows_per_min"] > 0
+    assert row["commit_ms_per_row"] > 0 and row["steady_rows_per_min"] > 0
+    assert "| tiny | local | 1 | 3 |" in capsys.readouterr().out
+    assert json.loads((tmp_path / "r.json").read_text())["info"]["seconds_per_row"] == 0.1

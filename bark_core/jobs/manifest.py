@@ -187,7 +187,9 @@ def row_from_record(record: Mapping[str, Any], line: int) -> tuple[Row | None, l
     if values["id"] is None:
         problems.append("id is missing; give every row a unique id (like ch1-003)")
     text = record.get("text")
-    if not isinstance(text, str) or not " ".join(text.split()):
+    if text is not None and not isinstance(text, str):
+        problems.append(f"text must be text, got {type(text).__name__}; quote it")
+    elif text is None or not " ".join(text.split()):
         problems.append("text is empty; write the words (or cues like [laughs]) to speak")
     try:
         values["seed"] = _seed(record.get("seed"))

@@ -56,7 +56,8 @@ class JobProgress:
 
 @dataclass
 class JobSummary:
-    """What a render did, where its results are, and how long the driver itself spent per row."""
+    """What a render did, where its results are, and the driver's own time: ``plan_s`` validating and
+    planning (before any row renders) and ``driver_s`` committing results (files, log, progress)."""
 
     out_dir: Path
     total: int
@@ -69,6 +70,7 @@ class JobSummary:
     wall_s: float
     driver_s: float
     log_path: Path
+    plan_s: float = 0.0
     report_path: Path | None = None
     csv_path: Path | None = None
     failures: list[tuple[str, str]] = field(default_factory=list)
@@ -208,13 +210,15 @@ def render_job(manifest: Manifest | str | os.PathLike, out_dir: str | os.PathLik
                        "to continue it, skipping finished rows, or choose an empty folder.")
     t_start = clock()
     with make_backend(ray, workers, batch_size, gpus_per_worker) as backend, log:
+        t_plan = clock()
         plan, models = prepare(manifest, spec=spec, device=backend.device(spec), job_seed=job_seed,
                                defaults=defaults, output=output, skip_invalid=skip_invalid)
         todo, done = split_done(plan, out, log)
+        t_plan = clock() - t_plan
         prog = JobProgress(total=len(plan.tasks), skipped=len(done))
         summary = JobSummary(out_dir=out, total=len(plan.tasks), rendered=0, failed=0, skipped=len(done),
                              invalid=len(invalid_rows(plan)), recovered=0, audio_s=0.0,
-                             wall_s=0.0, driver_s=0.0, log_path=log.path)
+                             wall_s=0.0, driver_s=0.0, log_path=log.path, plan_s=t_plan)
         prog.invalid = summary.invalid
         _log_invalid(plan, log)
         for _task, rec in done:

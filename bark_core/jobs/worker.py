@@ -3,7 +3,9 @@ for one bad row. The local backend runs one in-process; the Ray backend runs one
 
 Rows that share settings run as one :func:`~bark_core.stages.generate_batch` call (item i of a batch
 is exactly what a single :func:`~bark_core.stages.generate` gives it); when a batch fails, its rows
-are retried one by one so only the row at fault is recorded as failed.
+are retried one by one so only the row at fault is recorded as failed. With a stage cache, rows run
+one by one through :func:`~bark_core.stages.generate`, which asks the cache at every stage
+(``generate_batch`` does not use the cache).
 """
 
 from __future__ import annotations
@@ -80,6 +82,8 @@ class RowRenderer:
         groups: dict[str, list[int]] = {}
         for i, t in enumerate(tasks):
             groups.setdefault(json.dumps(t.settings, sort_keys=True), []).append(i)
+        if self.models.cache is not None:  # generate_batch bypasses the stage cache; generate() asks it per stage
+            groups = {str(i): [i] for i in range(len(tasks))}
         out: list[RowResult | None] = [None] * len(tasks)
         for idx in groups.values():
             group = [tasks[i] for i in idx]
