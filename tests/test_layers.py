@@ -24,7 +24,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("stages", ("stages",)),
     ("quality", ("quality",)),
     ("label", ("label",)),
-    ("production", ("script",)),
+    ("production", ("script", "jobs")),
     ("cli", ("cli",)),
     ("api", ("",)),
 ]

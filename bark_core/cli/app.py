@@ -7,6 +7,7 @@ import sys
 from .common import CliParser, run
 from .label import add_label_commands
 from .quality import add_quality_commands
+from .render import add_render_commands
 from .say import add_say_arguments, run_say
 from .script import add_script_commands
 from .tools import add_tool_commands
@@ -25,6 +26,7 @@ def build_parser() -> CliParser:
     add_label_commands(sub)
     add_quality_commands(sub)
     add_script_commands(sub)
+    add_render_commands(sub)
     return parser
 
 
