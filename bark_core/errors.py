@@ -28,3 +28,7 @@ class CheckpointError(BarkError, RuntimeError):
 
 class OutputPathError(BarkError, OSError):
     """A result cannot be written where it was asked to go."""
+
+
+class ExtraMissingError(BarkError, ImportError):
+    """An optional dependency (a pip extra of bark-stages) that a feature needs is not installed."""

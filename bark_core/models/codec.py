@@ -83,20 +83,26 @@ def _forget_modules(prefix: str) -> None:
 def import_encodec() -> types.ModuleType:
     """Import and return the ``encodec`` package even where ``torchaudio`` is missing or broken.
 
-    ``torchaudio`` is probed first. If importing it raises anything (``ModuleNotFoundError``, the
-    ``OSError`` of a wheel built for another torch, ...), a placeholder module is put in
-    ``sys.modules["torchaudio"]`` only while ``encodec`` is imported, then the previous state is
-    restored, so a later ``import torchaudio`` elsewhere still fails with the real error. Errors of
-    ``encodec`` itself (not installed, broken) propagate unchanged.
-
     The placeholder stays referenced inside ``encodec.utils``; calling one of encodec's file
     helpers raises an ImportError naming the original torchaudio failure.
     """
-    module = sys.modules.get("encodec")
+    return import_despite_torchaudio("encodec")
+
+
+def import_despite_torchaudio(name: str) -> types.ModuleType:
+    """Import module ``name`` (encodec, transformers' HuBERT) even where ``torchaudio`` is missing or broken.
+
+    ``torchaudio`` is probed first. If importing it raises anything (``ModuleNotFoundError``, the
+    ``OSError`` of a wheel built for another torch, ...), a placeholder module is put in
+    ``sys.modules["torchaudio"]`` only while ``name`` is imported, then the previous state is
+    restored, so a later ``import torchaudio`` elsewhere still fails with the real error. Errors of
+    the module itself (not installed, broken) propagate unchanged.
+    """
+    module = sys.modules.get(name)
     if module is not None:
         return module
     with _IMPORT_LOCK:
-        module = sys.modules.get("encodec")
+        module = sys.modules.get(name)
         if module is not None:
             return module
         try:
@@ -105,15 +111,15 @@ def import_encodec() -> types.ModuleType:
             torchaudio_error: BaseException | None = exc
         else:
             torchaudio_error = None
-        _forget_modules("encodec")  # leftovers of an earlier failed attempt
+        _forget_modules(name)  # leftovers of an earlier failed attempt
         if torchaudio_error is None:
-            return _import_or_clean("encodec")
+            return _import_or_clean(name)
 
         missing = object()
         previous = sys.modules.get("torchaudio", missing)
         sys.modules["torchaudio"] = _torchaudio_placeholder(torchaudio_error)
         try:
-            return _import_or_clean("encodec")
+            return _import_or_clean(name)
         finally:
             if previous is missing:
                 sys.modules.pop("torchaudio", None)
