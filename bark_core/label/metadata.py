@@ -40,6 +40,7 @@ from ..artifacts import Audio, Provenance, expect_artifact
 from ..audio_io import AudioFileError, probe_tags, riff_chunk
 from ..audio_io import wav_bytes as plain_wav_bytes
 from ..errors import BarkError
+from ..rights import RightsError
 from .watermark import (
     DEFAULT_STRENGTH_DB,
     SCHEME,
@@ -142,6 +143,11 @@ def label(
             info[field_name] = meta.pop(field_name)
         elif field_name == "voice_origin" and prov.extra.get("voice_origin") is not None:
             info[field_name] = prov.extra["voice_origin"]
+    origin = info.get("voice_origin")
+    if isinstance(origin, dict) and origin.get("kind") == "audio" and not origin.get("rights"):
+        raise RightsError("This take uses a voice made from a recording, but its label would carry no rights "
+                          "record, so it is not exported. Rebuild the voice with rights=RightsRecord(who=..., "
+                          "right=..., when=...) (bark-core clone --rights-who/--rights-what) and generate again.")
     meta = {k: v for k, v in meta.items() if v is not None}
     if meta:
         info["extra"] = _jsonable(meta, "extra")
