@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .clone import add_clone_commands
 from .common import run
 from .label import add_label_commands
 from .quality import add_quality_commands
@@ -22,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_tool_commands(sub)
     add_label_commands(sub)
     add_quality_commands(sub)
+    add_clone_commands(sub)
     return parser
 
 
