@@ -6,7 +6,8 @@ voices and checkpoints they use come from :class:`BarkModels`.
 The house, bottom to top (each floor imports only from the floors below it):
 the root modules (constants, errors, files, hub, audio I/O, then artifacts, voices, rights, edits,
 cache, plots), :mod:`~bark_core.models`, :mod:`~bark_core.sampling`, :mod:`~bark_core.stages`,
-:mod:`~bark_core.quality`, :mod:`~bark_core.label` and :mod:`~bark_core.cli`. The names below are
+:mod:`~bark_core.quality`, :mod:`~bark_core.cloning` (a voice from a recording), :mod:`~bark_core.label`
+and :mod:`~bark_core.cli`. The names below are
 the public API; front ends import only these and their subpackages' exports.
 
 The names load on first use (PEP 562): ``bark-say --help`` and a mistyped option answer at once
@@ -23,6 +24,7 @@ if TYPE_CHECKING:  # what the lazy table below resolves to, for readers, type ch
     from .artifacts import Artifact, Audio, CoarseCodes, FineCodes, Provenance, SemanticTokens, load_artifact
     from .audio_io import read_audio
     from .cache import StageCache
+    from .cloning import RecordingError, RecordingWarning, voice_from_audio
     from .edit import concat, slice_artifact
     from .errors import (
         ArtifactError,
@@ -51,7 +53,7 @@ if TYPE_CHECKING:  # what the lazy table below resolves to, for readers, type ch
         generate_fine,
         generate_long,
         generate_semantic,
-        voice_from_audio,
+        semantic_from_audio,
     )
     from .voices import Voice, load_voice, load_voice_file, preset_names, presets_by_language, voice_from_artifacts
 
@@ -63,6 +65,7 @@ _WHERE: dict[str, str] = {
                      "load_artifact"), "artifacts"),
     "read_audio": "audio_io",
     "StageCache": "cache",
+    **dict.fromkeys(("RecordingError", "RecordingWarning", "voice_from_audio"), "cloning"),
     **dict.fromkeys(("concat", "slice_artifact"), "edit"),
     **dict.fromkeys(("ArtifactError", "BadTextError", "BarkError", "CacheError", "CheckpointError",
                      "OutputPathError", "ParameterError", "VoiceError"), "errors"),
@@ -73,14 +76,15 @@ _WHERE: dict[str, str] = {
     "derive_seed": "sampling",
     **dict.fromkeys(("BarkModels", "Take", "TextTruncatedWarning", "decode", "decode_preview", "generate",
                      "generate_batch", "generate_coarse", "generate_fine", "generate_long", "generate_semantic",
-                     "voice_from_audio"), "stages"),
+                     "semantic_from_audio"), "stages"),
     **dict.fromkeys(("Voice", "load_voice", "load_voice_file", "preset_names", "presets_by_language",
                      "voice_from_artifacts"), "voices"),
 }
 
 __all__ = [
     "constants", "limits", "Artifact", "Audio", "CoarseCodes", "FineCodes", "Provenance", "SemanticTokens",
-    "load_artifact", "read_audio", "StageCache", "concat", "slice_artifact",
+    "load_artifact", "read_audio", "StageCache", "concat", "slice_artifact", "RecordingError", "RecordingWarning",
+    "semantic_from_audio",
     "ArtifactError", "BadTextError", "BarkError", "CacheError", "CheckpointError", "OutputPathError",
     "ParameterError", "VoiceError",
     "export_audio", "save_wav", "tiny_model_dir", "write_tiny_model_set", "render",

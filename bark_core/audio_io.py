@@ -96,6 +96,11 @@ def _wav_header(path: Path) -> tuple[int, int, int, int] | None:
     return width, channels, rate, min(claimed, present)
 
 
+def _decode_pcm(raw: bytes, width: int, channels: int) -> np.ndarray | None:
+    """Little-endian integer PCM frames -> mono float32 in [-1, 1); None for widths we do not read."""
+    return _pcm_to_float(raw, width, channels) if width in (2, 3, 4) else None
+
+
 def _pcm_to_float(raw: bytes, width: int, channels: int) -> np.ndarray:
     raw = raw[: len(raw) // (width * channels) * (width * channels)]  # odd byte counts: whole frames only
     if width == 2:
@@ -107,7 +112,7 @@ def _pcm_to_float(raw: bytes, width: int, channels: int) -> np.ndarray:
     else:
         data = (np.frombuffer(raw, "<i4").astype(np.float64) / 2_147_483_648.0).astype(np.float32)
     if channels > 1:
-        data = data.reshape(-1, channels).mean(axis=1).astype(np.float32)
+        data = data[: len(data) // channels * channels].reshape(-1, channels).mean(axis=1).astype(np.float32)
     return data
 
 
@@ -367,3 +372,89 @@ def wav_bytes(samples: np.ndarray, sample_rate: int, chunks: list[bytes] | tuple
     fmt = struct.pack("<HHIIHH", 1, 1, int(sample_rate), int(sample_rate) * 2, 2, 16)
     body = b"WAVE" + riff_chunk(b"fmt ", fmt) + b"".join(chunks) + riff_chunk(b"data", pcm16(samples))
     return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def _range_error(path: Path, start_s: float, end_s: float | None) -> AudioFileError | None:
+    if start_s < 0 or (end_s is not None and end_s <= start_s):
+        return AudioFileError(f"{path.name}: the range start {start_s} s .. end {end_s} s is empty or negative; "
+                              "give 0 <= start < end in seconds.")
+    return None
+
+
+def read_audio_range(path: str | os.PathLike, start_s: float | None = None, end_s: float | None = None, *,
+                     max_s: float | None = None) -> tuple[np.ndarray, int, float | None]:
+    """Decode only ``[start_s, end_s)`` of a file, mono float32 at its own rate, and never more than ``max_s``
+    seconds: memory follows the range, not the file, so an hours-long file costs what its range costs.
+
+    Plain PCM WAV is read from the right offset with the standard library (its length is known at once);
+    other formats go through ffmpeg with ``-ss``/``-t``, reading at most ``max_s`` seconds and a frame.
+    Returns (samples, rate, the whole file's duration in seconds, or None where only ffmpeg knows it).
+    Raises :class:`AudioTooLongError` when the range, or the file without one, is longer than ``max_s``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AudioFileError(f"No audio file at {path}. Check the path.")
+    lo = float(start_s or 0.0)
+    bad = _range_error(path, lo, end_s)
+    if bad is not None:
+        raise bad
+    if path.suffix.lower() in (".wav", ".wave"):
+        got = _read_wav_range(path, lo, end_s, max_s)
+        if got is not None:
+            return got
+    want = None if end_s is None else float(end_s) - lo
+    if max_s is not None and want is not None and want > max_s:
+        raise AudioTooLongError(_range_too_long(path, None, lo, end_s, max_s))
+    ffmpeg = require_tool("ffmpeg", f"decode {path.name}")
+    cmd = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error"]
+    if lo > 0:
+        cmd += ["-ss", f"{lo:.6f}"]
+    cmd += ["-i", str(path), "-vn", "-ac", "1"]
+    if want is not None:
+        cmd += ["-t", f"{want:.6f}"]
+    elif max_s is not None:
+        cmd += ["-t", f"{max_s + 0.05:.6f}"]  # a little over the limit tells "exactly max_s" from "longer"
+    cmd += ["-c:a", "pcm_f32le", "-f", "wav", "pipe:1"]
+    proc = subprocess.run(cmd, capture_output=True, check=False)
+    if proc.returncode != 0 or not proc.stdout:
+        msg = proc.stderr.decode(errors="replace").strip().splitlines()
+        detail = msg[-1] if msg else f"exit status {proc.returncode}"
+        raise AudioFileError(f"{path} cannot be decoded as audio ({detail}). Is it an audio file?")
+    samples, rate = parse_pipe_wav(proc.stdout)
+    if rate <= 0:
+        raise AudioFileError(f"{path}: ffmpeg reported no sample rate.")
+    if want is None and max_s is not None and len(samples) > round(max_s * rate):
+        raise AudioTooLongError(_range_too_long(path, None, lo, end_s, max_s))
+    if want is not None:
+        samples = samples[: round(want * rate)]
+    return samples, rate, None
+
+
+def _range_too_long(path: Path, total: float | None, lo: float, end_s: float | None, max_s: float) -> str:
+    what = f"The range {lo:g}..{end_s:g} s of {path.name}" if end_s is not None else (
+        f"{path.name} ({total:.0f} s{' from ' + format(lo, 'g') + ' s' if lo else ''})" if total is not None
+        else f"{path.name}{' from ' + format(lo, 'g') + ' s' if lo else ''}")
+    return (f"{what} is longer than {max_s:g} s, more than is read at once. Choose a shorter range with "
+            f"start/end (in seconds; only that range is read), or cut the file first.")
+
+
+def _read_wav_range(path: Path, lo: float, end_s: float | None,
+                    max_s: float | None) -> tuple[np.ndarray, int, float] | None:
+    try:
+        with wave.open(str(path), "rb") as w:
+            width, channels, rate, n = w.getsampwidth(), w.getnchannels(), w.getframerate(), w.getnframes()
+            if width not in (2, 3, 4) or rate <= 0:
+                return None
+            total = n / rate
+            if lo >= total:
+                raise AudioFileError(f"{path.name} lasts {total:.2f} s; start {lo:g} s is past its end.")
+            hi = total if end_s is None else min(float(end_s), total)
+            if max_s is not None and hi - lo > max_s + 1.0 / rate:
+                raise AudioTooLongError(_range_too_long(path, total, lo, end_s, max_s))
+            first = int(round(lo * rate))
+            w.setpos(first)
+            raw = w.readframes(max(0, int(round(hi * rate)) - first))
+    except (wave.Error, EOFError, struct.error):
+        return None
+    data = _decode_pcm(raw, width, channels)
+    return None if data is None else (data, rate, total)

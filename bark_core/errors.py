@@ -36,3 +36,5 @@ class ParameterError(BarkError, ValueError):
 
 class CacheError(BarkError, ValueError):
     """A folder cannot be used or cleared as a stage cache (it holds files the cache did not write)."""
+class ExtraMissingError(BarkError, ImportError):
+    """An optional dependency (a pip extra of bark-stages) that a feature needs is not installed."""

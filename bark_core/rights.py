@@ -180,8 +180,35 @@ def voice_origin(voice: Any) -> dict[str, Any]:
         for key in ("file", "sha256", "duration_s"):
             if source.get(key) is not None:
                 out[key] = os.path.basename(str(source[key])) if key == "file" else source[key]
+        if isinstance(source.get("range_s"), (list, tuple)):
+            out["range_s"] = list(source["range_s"])
+        if isinstance(source.get("semantic"), dict):
+            out["semantic"] = _semantic_origin(source["semantic"])
     elif kind not in VOICE_KINDS and kind is not None:
         out["source_kind"] = str(kind)
+    return out
+
+
+def _plain_name(value: Any) -> str:
+    """A hub id or file name as is; a local path reduced to its last part (labels carry no folders)."""
+    text = str(value)
+    return os.path.basename(text.replace("\\", "/")) if text.startswith(("/", "~", ".")) or "\\" in text else text
+
+
+def _semantic_origin(semantic: dict[str, Any]) -> dict[str, Any]:
+    """How a cloned voice's semantic prompt was made: the method, and for HuBERT + quantizer which files."""
+    out: dict[str, Any] = {"method": str(semantic.get("method", "unknown"))}
+    quantizer = semantic.get("quantizer")
+    if isinstance(quantizer, dict):
+        out["quantizer"] = {k: quantizer[k] for k in ("source", "sha256", "version", "language")
+                            if quantizer.get(k) is not None}
+        if quantizer.get("file") is not None:
+            out["quantizer"]["file"] = os.path.basename(_plain_name(quantizer["file"]))
+    hubert = semantic.get("hubert")
+    if isinstance(hubert, dict) and hubert.get("source") is not None:
+        out["hubert"] = {"source": _plain_name(hubert["source"]), "layer": hubert.get("layer")}
+    if semantic.get("id") is not None:
+        out["id"] = str(semantic["id"])
     return out
 
 

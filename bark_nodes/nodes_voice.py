@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import bark_core
@@ -12,12 +13,14 @@ from bark_core import (
     CoarseCodes,
     FineCodes,
     ParameterError,
+    RecordingWarning,
     RightsError,
     SemanticTokens,
     VoiceError,
     load_voice_file,
     voice_from_audio,
 )
+from bark_core.models import DEFAULT_QUANTIZER, KNOWN_QUANTIZERS
 
 from . import _comfy, files
 from ._api import io
@@ -143,6 +146,36 @@ def rights_record(who: str, right: str, right_other: str, when: str, evidence: s
     return data
 
 
+SEMANTIC_FROM_RECORDING = "from the recording (HuBERT + quantizer)"
+SEMANTIC_NONE = "none (partial voice: coarse and fine only)"
+QUANTIZER_DEFAULT = f"default (the model set's own, else {DEFAULT_QUANTIZER})"
+QUANTIZERS_SUBDIR = "quantizers"
+
+
+def quantizer_options() -> list[str]:
+    """The model set's default, the official files (downloaded on first use), and any ``.pth`` in
+    models/bark/quantizers/ (e.g. one trained on another language), as "quantizers/<name>"."""
+    local = [f"{QUANTIZERS_SUBDIR}/{p.name}" for base in _comfy.bark_dirs()
+             for p in sorted((base / QUANTIZERS_SUBDIR).glob("*.pth"))]
+    return [QUANTIZER_DEFAULT, *KNOWN_QUANTIZERS, *dict.fromkeys(local)]
+
+
+def quantizer_spec(option: str) -> str | None:
+    """A quantizer choice as bark_core takes it: None (default), an official name, or a local file's path."""
+    if option == QUANTIZER_DEFAULT or not option:
+        return None
+    if option.startswith(QUANTIZERS_SUBDIR + "/"):
+        name = option.split("/", 1)[1]
+        if "/" in name or "\\" in name or name.startswith("."):
+            raise ValueError(f"quantizer {option!r} is not a plain file name in models/bark/{QUANTIZERS_SUBDIR}/.")
+        for base in _comfy.bark_dirs():
+            path = base / QUANTIZERS_SUBDIR / name
+            if path.is_file():
+                return str(path)
+        raise VoiceError(f"{name} is not in models/bark/{QUANTIZERS_SUBDIR}/ any more; press R to refresh the list.")
+    return option
+
+
 class BarkVoiceFromAudio(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
@@ -150,15 +183,15 @@ class BarkVoiceFromAudio(io.ComfyNode):
             node_id="BarkVoiceFromAudio",
             display_name="Bark Voice From Audio",
             category=CATEGORY,
-            description="Partial voice cloning from a recording (Load Audio): EnCodec encodes the last "
-                        "max_seconds as the voice's coarse and fine prompts. Bark has no public audio-to-semantic "
-                        "model, so the voice steers timbre and recording conditions more than speaking style. "
-                        "A rights record (who, on what basis, since when) is required and goes into every label "
-                        "made with this voice.",
+            description="A voice from a recording (Load Audio), all three prompts: HuBERT base and a trained "
+                        "quantizer give the semantic prompt, EnCodec the coarse and fine ones, from up to max_seconds "
+                        "of whole phrases with the silence trimmed. The official quantizers are trained on English "
+                        "speech. A rights record (who, on what basis, since when) is required and goes into every "
+                        "label made with this voice.",
             inputs=[
                 models_input(),
-                io.Audio.Input("audio", tooltip="A clean recording of one speaker, 3-10 s; any sample rate (resampled "
-                                                "to 24 kHz), stereo is mixed down."),
+                io.Audio.Input("audio", tooltip="A clean recording of one speaker, 5-10 s of speech is best; any "
+                                                "sample rate, stereo is mixed down."),
                 io.String.Input("who", default="",
                                 tooltip="Whose voice this is (or who holds the rights to it). Required."),
                 io.Combo.Input("right", options=list(RIGHT_OPTIONS), default=RIGHT_CHOOSE,
@@ -173,11 +206,24 @@ class BarkVoiceFromAudio(io.ComfyNode):
                 io.String.Input("note", default="", tooltip="Anything else, e.g. limits on use."),
                 io.String.Input("name", default="reference", tooltip="Name of the voice, recorded in labels."),
                 io.Float.Input("max_seconds", default=10.0, min=1.0, max=30.0, step=0.5,
-                               tooltip="Use at most the last this-many seconds of the recording (Bark's prompts "
-                                       "are ~10 s; longer leaves less room for the new speech)."),
+                               tooltip="Longest prompt, in whole phrases (Bark's prompts are ~10 s; longer leaves "
+                                       "less room for the new speech)."),
+                io.Combo.Input("semantic_prompt", options=[SEMANTIC_FROM_RECORDING, SEMANTIC_NONE],
+                               default=SEMANTIC_FROM_RECORDING,
+                               tooltip="From the recording: the full clone (downloads HuBERT base, ~380 MB, and the "
+                                       "quantizer once). None: a partial voice that carries timbre, not speaking "
+                                       "style."),
+                io.Combo.Input("quantizer", options=quantizer_options(), default=QUANTIZER_DEFAULT,
+                               tooltip="Which quantizer turns HuBERT features into Bark's semantic tokens. The "
+                                       "official ones are English-trained; put others (.pth) into "
+                                       "models/bark/quantizers/ and press R."),
+                io.Float.Input("start_s", default=0.0, min=0.0, max=1e6, step=0.1,
+                               tooltip="Use the recording from this second on (0: its start)."),
+                io.Float.Input("end_s", default=0.0, min=0.0, max=1e6, step=0.1,
+                               tooltip="Use the recording up to this second (0: its end)."),
                 Semantic.Input("semantic", optional=True,
-                               tooltip="Optional semantic tokens of the same recording's words (e.g. Text → "
-                                       "Semantic of its transcript); without them the semantic prompt is empty."),
+                               tooltip="Optional semantic tokens of the same recording, made elsewhere; they "
+                                       "replace the semantic prompt computed from the audio."),
             ],
             outputs=[Voice.Output(display_name="voice")],
         )
@@ -185,15 +231,25 @@ class BarkVoiceFromAudio(io.ComfyNode):
     @classmethod
     def execute(cls, models: BarkHandle, audio: dict, who: str = "", right: str = RIGHT_CHOOSE,
                 right_other: str = "", when: str = "", evidence: str = "", note: str = "", name: str = "reference",
-                max_seconds: float = 10.0, semantic: SemanticTokens | None = None) -> io.NodeOutput:
-        rights = rights_record(who, right, right_other, when, evidence, note)
+                max_seconds: float = 10.0, semantic_prompt: str = SEMANTIC_FROM_RECORDING,
+                quantizer: str = QUANTIZER_DEFAULT, start_s: float = 0.0, end_s: float = 0.0,
+                semantic: SemanticTokens | None = None) -> io.NodeOutput:
+        rights = rights_record(who, right, right_other, when, evidence, note)  # before anything is read
         art = one_clip(audio, "Bark Voice From Audio")
         _comfy.check_interrupt()
-        with models.hinted() as m:
-            voice = voice_from_audio(m, art, rights=rights, semantic=semantic, name=name.strip() or "reference",
-                                     max_seconds=max_seconds)
-        _comfy.log.info("Bark: voice %r from %.2f s of audio (rights: %s, %s)", voice.name,
-                        voice.source.get("seconds", 0.0), rights["who"], rights["right"])
+        how = semantic if semantic is not None else ("none" if semantic_prompt == SEMANTIC_NONE else "hubert")
+        with warnings.catch_warnings(record=True) as caught, models.hinted() as m:  # the codec encodes
+            warnings.simplefilter("always", RecordingWarning)
+            voice = voice_from_audio(m, art, rights=rights, semantic=how, quantizer=quantizer_spec(quantizer),
+                                     start_s=start_s or None, end_s=end_s or None, max_seconds=max_seconds,
+                                     name=name.strip() or "reference")
+        for w in caught:
+            if issubclass(w.category, RecordingWarning):
+                _comfy.log.warning("Bark Voice From Audio: %s", w.message)
+        sem = voice.source.get("semantic", {})
+        _comfy.log.info("Bark: voice %r from %.2f s of audio, semantic prompt %s (rights: %s, %s)", voice.name,
+                        voice.source.get("seconds", 0.0), (sem.get("quantizer") or {}).get("file", sem.get("method")),
+                        rights["who"], rights["right"])
         return io.NodeOutput(voice)
 
 

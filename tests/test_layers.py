@@ -23,6 +23,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("sampling", ("sampling",)),
     ("stages", ("stages",)),
     ("quality", ("quality",)),
+    ("cloning", ("cloning",)),
     ("label", ("label",)),
     ("production", ("script", "jobs")),
     ("cli", ("cli",)),

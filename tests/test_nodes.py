@@ -768,17 +768,25 @@ RIGHTS = {"who": "Ada Lovelace", "right": "own voice", "right_other": "", "when"
 
 def test_voice_from_audio_with_rights(comfy, handle):
     from bark_core.rights import RightsError
+    from bark_nodes.nodes_voice import SEMANTIC_NONE
 
-    stereo = np.stack([_speechlike(16000, 0.8, 7), _speechlike(16000, 0.8, 8)])
+    stereo = np.stack([_speechlike(16000, 2.0, 7), _speechlike(16000, 2.0, 8)])
     audio = {"waveform": torch.from_numpy(stereo)[None], "sample_rate": 16000}  # like Load Audio: any rate
     node = comfy.nodes["BarkVoiceFromAudio"]
-    voice = node.execute(handle, audio, **RIGHTS, name="ada", max_seconds=0.5)[0]
-    assert isinstance(voice, bark_core.Voice) and voice.name == "ada"
-    assert voice.coarse.shape == (2, 37) and voice.fine.shape == (8, 37) and voice.semantic.size == 0
+    voice = node.execute(handle, audio, **RIGHTS, name="ada")[0]  # default: the full clone, the set's quantizer
+    assert isinstance(voice, bark_core.Voice) and voice.name == "ada" and not voice.partial
+    n_sem = len(voice.semantic)
+    assert 90 <= n_sem <= 99 and voice.coarse.shape == (2, 3 * n_sem // 2) and voice.fine.shape[0] == 8
     assert voice.source["kind"] == "audio" and voice.source["rights"]["who"] == "Ada Lovelace"
+    assert voice.source["semantic"]["quantizer"]["file"] == "quantizer_tiny_untrained.pth"
+    inputs = _inputs(node)
+    assert inputs["semantic_prompt"].default.startswith("from the recording")
+    assert "quantifier_hubert_base_ls960_14.pth" in inputs["quantizer"].options
     other = node.execute(handle, audio, **{**RIGHTS, "right": "other (write it in right_other)",
-                                           "right_other": "contract 17"}, max_seconds=0.5)[0]
-    assert other.source["rights"]["right"] == "contract 17"
+                                           "right_other": "contract 17"}, semantic_prompt=SEMANTIC_NONE,
+                         start_s=0.5, end_s=1.8)[0]
+    assert other.source["rights"]["right"] == "contract 17" and other.partial
+    assert 0.5 <= other.source["range_s"][0] and other.source["range_s"][1] <= 1.8
     for bad, match in (({"right": "(choose)"}, "Choose the basis"), ({"who": " "}, "needs who"),
                        ({"when": ""}, "needs when"), ({"when": "yesterday"}, "not a date"),
                        ({"when": "2999-01-01"}, "future"),

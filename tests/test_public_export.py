@@ -8,13 +8,12 @@ import subprocess
 import numpy as np
 import pytest
 
-from bark_core import Audio, Provenance, generate
+from bark_core import Audio, Provenance, generate, voice_from_audio
 from bark_core.label import save_wav
 from bark_core.label.export import export_audio
 from bark_core.label.metadata import read_label
 from bark_core.label.review import NotApprovedError, ReviewStore, approve, reject
 from bark_core.quality import check
-from bark_core.stages.clone import voice_from_audio
 
 SEM = dict(allow_early_stop=False, max_gen_duration_s=1.0)
 

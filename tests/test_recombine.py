@@ -18,11 +18,11 @@ from bark_core import (
     load_artifact,
     load_voice,
     voice_from_artifacts,
+    voice_from_audio,
 )
 from bark_core.edit import concat, slice_artifact
 from bark_core.models.tiny import write_tiny_model_set
 from bark_core.rights import RightsError
-from bark_core.stages.clone import voice_from_audio
 
 SEM = dict(allow_early_stop=False, max_gen_duration_s=2.0)
 
@@ -92,7 +92,7 @@ def test_voice_from_reference_audio_needs_rights_and_records_them(tiny_models, t
     with pytest.raises(RightsError, match="rights record"):
         voice_from_audio(tiny_models, audio, rights=None)
     rights = {"who": "Ada Example", "right": "written consent", "when": "2026-11-01"}
-    voice = voice_from_audio(tiny_models, audio, rights=rights, name="ada")
+    voice = voice_from_audio(tiny_models, audio, rights=rights, name="ada", semantic="none")
     assert voice.partial and voice.fine.shape == (8, 150) and voice.source["rights"]["who"] == "Ada Example"
     back = load_voice(str(voice.save(tmp_path / "ada.npz")))
     assert back.partial and back.source["rights"]["right"] == "written consent"

@@ -408,6 +408,9 @@ def test_voice_picker_upload_take_voice_and_recorded_voice_needs_rights(make_stu
     assert studio.settings["voice"].startswith("audio:jane#"), studio.voice_msg.value
     info = studio.voice_info.value
     assert "Rights record" in info and "Jane Doe" in info and "written consent" in info and "2024-05-01" in info
+    assert "Semantic prompt: HuBERT + quantizer_tiny_untrained.pth" in info  # the full clone, by default
+    assert studio.session.voices[studio.settings["voice"]].semantic.size > 0
+    assert "jane.wav: Only 1.5 s of speech" in studio.voice_msg.value  # what the recording check heard
 
     studio.run_all_button.click()
     assert all(studio.state(s) == "fresh" for s in STAGES), studio.status.value

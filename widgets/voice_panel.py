@@ -13,9 +13,10 @@ import html
 import ipywidgets as W
 
 from .settings import StudioError, error_message
-from .ui import _button, _error_html, _full, _style
+from .ui import _button, _error_html, _full, _note_html, _style
 
 NO_VOICE = "none"
+SEMANTIC_CHOICES = {"full clone (HuBERT + quantizer)": "hubert", "partial (coarse and fine only)": "none"}
 
 
 class VoicePanelMixin:
@@ -50,13 +51,16 @@ class VoicePanelMixin:
                                style=_style("60px"), layout=_full())
         self.rec_evidence = W.Text(description="evidence", placeholder="where the consent form/licence is kept",
                                    style=_style("60px"), layout=_full())
+        self.rec_semantic = W.Dropdown(description="semantic", options=list(SEMANTIC_CHOICES.items()), value="hubert",
+                                       style=_style("60px"), layout=_full())
         self.rec_button = _button("Make voice from recording", "bark-audio-voice", icon="microphone",
-                                  tooltip="Partial voice clone; the rights record travels into every label")
+                                  tooltip="All three prompts (HuBERT + an English-trained quantizer for the semantic "
+                                          "one); the rights record travels into every label")
         self.rec_button.on_click(lambda _b: self._action(self._voice_box_msg, self._voice_from_recording))
         rec_box = W.VBox([W.HTML("<small>A voice made from someone's recording imitates a real person: say whose "
                                  "voice it is and on what basis it may be used (consent or licence).</small>"),
                           self.rec_upload, self.rec_who, self.rec_right, self.rec_when, self.rec_evidence,
-                          self.rec_button])
+                          self.rec_semantic, self.rec_button])
         self.rec_accordion = W.Accordion([rec_box], titles=("Voice from a recording (needs consent)",),
                                          selected_index=None)
         self.voice_info = W.HTML()
@@ -101,9 +105,13 @@ class VoicePanelMixin:
         if not files:
             raise StudioError("Choose a recording first (WAV, FLAC, MP3 or OGG), then fill in who, right and when.")
         f = files[0]
-        return self.session.voice_from_audio(bytes(f["content"]), filename=f["name"], who=self.rec_who.value,
-                                             right=self.rec_right.value, when=self.rec_when.value,
-                                             evidence=self.rec_evidence.value or None)
+        key = self.session.voice_from_audio(bytes(f["content"]), filename=f["name"], who=self.rec_who.value,
+                                            right=self.rec_right.value, when=self.rec_when.value,
+                                            evidence=self.rec_evidence.value or None, semantic=self.rec_semantic.value)
+        warned = getattr(self.session, "voice_warnings", [])
+        if warned:  # the voice is made; say what the recording check heard
+            self.voice_msg.value = "<br>".join(_note_html(w, "#b45309") for w in warned)
+        return key
 
     def _speaker_options(self, group: str) -> list[tuple[str, str]]:
         if group == NO_VOICE:
@@ -141,6 +149,13 @@ class VoicePanelMixin:
                     "folder's voices/). Rights record: not needed for built-in presets.</small>")
         rows = [f"<b>{html.escape(str(info.get('name', key)))}</b> ({html.escape(str(kind))}, "
                 f"{info.get('seconds', '?')} s, id {html.escape(str(info.get('voice_id', '')))})"]
+        sem = info.get("semantic") or {}
+        if sem.get("method") == "hubert-quantizer":
+            q = sem.get("quantizer", {})
+            rows.append(f"Semantic prompt: HuBERT + {html.escape(str(q.get('file')))} (trained on "
+                        f"{html.escape(str(q.get('language', 'unknown')))} speech)")
+        elif sem.get("method") == "none":
+            rows.append("Semantic prompt: none (partial voice: timbre, not speaking style)")
         rights = info.get("rights")
         if rights:
             rows.append("Rights record: " + "; ".join(f"{k} <b>{html.escape(str(v))}</b>" for k, v in rights.items()

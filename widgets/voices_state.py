@@ -120,28 +120,35 @@ class VoicesMixin:
 
     def voice_from_audio(self, audio: str | os.PathLike | bytes, *, who: str, right: str, when: Any,
                          evidence: str | None = None, note: str | None = None, name: str | None = None,
-                         filename: str | None = None, select: bool = True) -> str:
-        """A (partial) voice from a recording; the rights record (who, right, when) is required and
-        travels with the voice into every label. ``audio`` is a file path or the file's bytes."""
-        from bark_core import RightsRecord, read_audio, voice_from_audio
+                         filename: str | None = None, select: bool = True, semantic: str = "hubert",
+                         quantizer: str | None = None, start_s: float | None = None,
+                         end_s: float | None = None) -> str:
+        """A voice from a recording (``bark_core.voice_from_audio``: all three prompts with ``semantic="hubert"``,
+        coarse and fine only with "none"); the rights record (who, right, when) is required and travels with
+        the voice into every label. ``audio`` is a file path or the file's bytes. What the recording check
+        found is kept in ``voice_warnings``."""
+        import warnings
+
+        from bark_core import RecordingWarning, RightsRecord, voice_from_audio
 
         record = RightsRecord(who=who, right=right, when=when, evidence=evidence, note=note)  # fails first
-        if isinstance(audio, bytes | bytearray | memoryview):
-            blob = bytes(audio)
-            suffix = Path(filename or "recording.wav").suffix or ".wav"
-            with tempfile.TemporaryDirectory(prefix="bark-studio-") as tmp:
-                path = Path(tmp) / f"recording{suffix}"
+        opts = dict(rights=record, semantic=semantic, quantizer=quantizer or None, start_s=start_s, end_s=end_s)
+        with warnings.catch_warnings(record=True) as caught, tempfile.TemporaryDirectory(prefix="bark-studio-") as tmp:
+            warnings.simplefilter("always", RecordingWarning)
+            if isinstance(audio, bytes | bytearray | memoryview):
+                blob = bytes(audio)
+                path = Path(tmp) / (Path(filename or "recording.wav").name or "recording.wav")
                 path.write_bytes(blob)
-                samples, rate = read_audio(path)
-        else:
-            path = Path(audio)
-            filename = filename or path.name
-            samples, rate = read_audio(path)
-            blob = path.read_bytes()
-        name = name or Path(filename or "recording").stem
-        voice = voice_from_audio(self.models(), samples, rights=record, name=name, sample_rate=rate)
+                sha = hashlib.sha256(blob).hexdigest()
+            else:
+                path = Path(audio)
+                filename = filename or path.name
+                sha = None
+            name = name or Path(filename or "recording").stem
+            voice = voice_from_audio(self.models(), path, name=name, **opts)
+        self.voice_warnings = [str(w.message) for w in caught if issubclass(w.category, RecordingWarning)]
         # which recording it was, so the rights record can be matched to it later
-        voice.source = {**voice.source, "file": filename or "recording", "sha256": hashlib.sha256(blob).hexdigest()}
+        voice.source = {**voice.source, "file": filename or "recording", "sha256": sha or voice.source.get("sha256")}
         return self._add_voice(f"audio:{name}#{voice.id}", voice, select)
 
 

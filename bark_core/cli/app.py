@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from .clone import add_clone_commands
 from .common import CliParser, run
 from .label import add_label_commands
 from .quality import add_quality_commands
@@ -27,6 +28,7 @@ def build_parser() -> CliParser:
     add_quality_commands(sub)
     add_script_commands(sub)
     add_render_commands(sub)
+    add_clone_commands(sub)
     return parser
 
 

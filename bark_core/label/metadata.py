@@ -37,6 +37,7 @@ import numpy as np
 from .. import limits
 from ..artifacts import Audio, Provenance, expect_artifact
 from ..errors import BarkError
+from ..rights import RightsError
 from .tags import read_label as read_label  # re-exported: callers have long imported it from here
 from .tags import summary_line as summary_line
 from .watermark import (
@@ -208,6 +209,11 @@ def label(
             info[field_name] = meta.pop(field_name)
         elif field_name == "voice_origin" and prov.extra.get("voice_origin") is not None:
             info[field_name] = prov.extra["voice_origin"]
+    origin = info.get("voice_origin")
+    if isinstance(origin, dict) and origin.get("kind") == "audio" and not origin.get("rights"):
+        raise RightsError("This take uses a voice made from a recording, but its label would carry no rights "
+                          "record, so it is not exported. Rebuild the voice with rights=RightsRecord(who=..., "
+                          "right=..., when=...) (bark-core clone --rights-who/--rights-what) and generate again.")
     meta = {k: v for k, v in meta.items() if v is not None}
     if meta:
         info["extra"] = _jsonable(meta, "extra")

@@ -13,6 +13,7 @@ import logging
 import os
 import pickle
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,10 +56,14 @@ class LoadedModel:
     untrained: bool = False
 
 
-def safe_torch_load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
-    """``torch.load`` that never executes code from the file."""
+def safe_torch_load(path: str | os.PathLike, map_location: str | torch.device = "cpu", *,
+                    allow: Sequence[Any] | None = None) -> Any:
+    """``torch.load`` that never executes code from the file.
+
+    ``allow``: the globals a file may reference besides tensors and plain containers (default: what
+    Suno's checkpoints use, :data:`SAFE_GLOBALS`; ``()`` for plain state dicts)."""
     try:
-        with torch.serialization.safe_globals(SAFE_GLOBALS):
+        with torch.serialization.safe_globals(list(SAFE_GLOBALS if allow is None else allow)):
             return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         found = re.search(r"GLOBAL ([\w.]+)", str(exc))

@@ -8,6 +8,7 @@ and artifact says so.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -15,12 +16,18 @@ import numpy as np
 import torch
 
 from .. import constants as C
+from ..errors import ExtraMissingError
 from ..fileio import atomic_write
 from ..voices import Voice
 from .codec import write_random_codec
 from .gpt import build_model, init_random_, preset_config
+from .hubert import write_random_hubert
+from .quantizer import random_quantizer_state, save_quantizer
 from .suno import save_suno_checkpoint
 from .tiny_vocab import write_tiny_vocab
+
+log = logging.getLogger(__name__)
+TINY_QUANTIZER = "quantizer_tiny_untrained.pth"
 
 TINY_SHAPE = {"n_layer": 2, "n_head": 2, "n_embd": 32}
 NOTICE = ("UNTRAINED random weights written by bark_core.write_tiny_model_set: everything runs end to end, "
@@ -31,7 +38,8 @@ def write_tiny_model_set(folder: str | os.PathLike, *, seed: int = 0, n_layer: i
                          n_embd: int = 32, std: float = 0.5, with_codec: bool = True,
                          max_gen_duration_s: float | None = None) -> Path:
     """Write text/coarse/fine ``.pt`` files (Suno's layout), a WordPiece vocab, an EnCodec state dict,
-    one voice preset and a manifest into ``folder``; returns the folder for ``BarkModels(folder)``.
+    the voice presets, a HuBERT and a quantizer (for voices from recordings; needs transformers) and a
+    manifest into ``folder``; returns the folder for ``BarkModels(folder)``.
 
     ``std`` is larger than a training init so random logits are far apart and greedy decoding is
     not decided by rounding noise. Untrained weights hardly ever end speech, so every take would run
@@ -63,6 +71,7 @@ def write_tiny_model_set(folder: str | os.PathLike, *, seed: int = 0, n_layer: i
                       name=name, source={"kind": "preset", "preset": name, "untrained": True})
         voice.save(folder / "voices" / f"{name}.npz", overwrite=True)
     files["voices"] = "voices"
+    files.update(_write_clone_models(folder, seed))
     manifest: dict = {"untrained": True, "notice": NOTICE, "seed": seed, "shape": dict(n_layer=n_layer, n_head=n_head,
                       n_embd=n_embd), "files": files}
     if max_gen_duration_s is not None:
@@ -73,9 +82,31 @@ def write_tiny_model_set(folder: str | os.PathLike, *, seed: int = 0, n_layer: i
     return folder
 
 
+def _write_clone_models(folder: Path, seed: int) -> dict[str, str]:
+    """A tiny HuBERT and a quantizer that fits it, so voices from recordings work offline too; skipped
+    (with a log line) where the optional transformers package is missing."""
+    try:
+        write_random_hubert(folder / "hubert", seed=seed, hidden_size=32)
+    except ExtraMissingError as exc:
+        log.info("tiny set without HuBERT: %s", exc)
+        return {}
+    save_quantizer(folder / TINY_QUANTIZER, random_quantizer_state(32, 16, seed=seed))
+    return {"hubert": "hubert", "quantizer": TINY_QUANTIZER}
+
+
 def tiny_model_dir(cache_dir: str | os.PathLike | None = None) -> Path:
-    """The tiny set in our cache folder, written on first use, with short takes (``TINY_TAKE_S`` seconds)."""
+    """The tiny set in our cache folder, written on first use, with short takes (``TINY_TAKE_S`` seconds);
+    a set written before voice cloning existed gains its HuBERT and quantizer."""
     folder = Path(cache_dir or C.default_cache_dir()) / "tiny-untrained"
-    if not (folder / C.MODEL_MANIFEST).is_file():
+    manifest_path = folder / C.MODEL_MANIFEST
+    if not manifest_path.is_file():
         write_tiny_model_set(folder, max_gen_duration_s=C.TINY_TAKE_S)
+        return folder
+    manifest = json.loads(manifest_path.read_text())
+    if "quantizer" not in manifest.get("files", {}):
+        added = _write_clone_models(folder, int(manifest.get("seed", 0)))
+        if added:
+            manifest.setdefault("files", {}).update(added)
+            with atomic_write(manifest_path) as fh:
+                fh.write(json.dumps(manifest, indent=2).encode())
     return folder

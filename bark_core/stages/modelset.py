@@ -20,10 +20,12 @@ from ..cache import StageCache
 from ..errors import CheckpointError, ParameterError
 from ..hub import file_fingerprint, hub_file, public_file_id
 from ..limits import loads_json
+from ..models.audio_semantic import AudioSemanticEncoder, load_audio_semantic
 from ..models.codec import load_codec
 from ..models.device import Precision, best_device, check_device, resolve_dtype, resolve_precision
 from ..models.hf_files import inside, safe_file_name
 from ..models.hf_format import load_hf_stage, resolve_hf_files
+from ..models.hubert import HUBERT_REPO
 from ..models.suno import LoadedModel, load_model_weights, load_suno_checkpoint, suno_filename
 from ..models.tokenizer import load_tokenizer
 from ..sampling.fast import release, resolve_decoder
@@ -104,6 +106,7 @@ class BarkModels:
             cache = StageCache()
         self.cache = cache or None
         self._codec: Any = None
+        self._semantic_encoders: dict[tuple[str | None, str | None], AudioSemanticEncoder] = {}
         self._tokenizer: Any = None
         self.folder: Path | None = None
         self.manifest: dict[str, Any] = {}
@@ -243,6 +246,8 @@ class BarkModels:
 
     def is_loaded(self, stage: str) -> bool:
         """Whether a stage's weights are in memory (front ends use it to announce downloads and loads)."""
+        if stage == "hubert":
+            return bool(self._semantic_encoders)
         return self._codec is not None if stage == "codec" else stage in self._loaded
 
     def preload(self) -> BarkModels:
@@ -264,6 +269,24 @@ class BarkModels:
             device = "cpu" if self.offload else self.device_for("codec")
             self._codec = load_codec(device=device, checkpoint=self.codec_checkpoint)
         return self._codec
+
+    def semantic_encoder(self, quantizer: str | os.PathLike | None = None,
+                         hubert: str | os.PathLike | None = None) -> AudioSemanticEncoder:
+        """HuBERT + quantizer that turn a recording into semantic tokens (voice cloning), loaded on first use.
+
+        Defaults: this model folder's ``hubert/`` and quantizer when it has them (the tiny set does),
+        else facebook/hubert-base-ls960 and quantifier_hubert_base_ls960_14.pth from the hub. One pair is
+        kept in memory at a time (HuBERT base alone is about 380 MB); ``unload("hubert")`` frees it.
+        """
+        key = (None if hubert is None else os.fspath(hubert), None if quantizer is None else os.fspath(quantizer))
+        if key not in self._semantic_encoders:
+            self._semantic_encoders.clear()
+            self._semantic_encoders[key] = load_audio_semantic(
+                hubert if hubert is not None else (self._folder_path("hubert") or HUBERT_REPO), quantizer,
+                default_quantizer=self._folder_path("quantizer"), folder=self.folder,
+                device="cpu" if self.offload else self.device_for("hubert"), cache_dir=self.cache_dir,
+                local_files_only=self.local_files_only)
+        return self._semantic_encoders[key]
 
     def voice(self, spec: Any) -> Voice | None:
         """Resolve a voice spec with this model set's preset folder and hub cache."""
@@ -291,9 +314,11 @@ class BarkModels:
 
     def unload(self, stage: str | None = None) -> None:
         """Free one stage's model (or all) so memory goes back to other work."""
-        for name in [stage] if stage else [*MODEL_STAGES, "codec"]:
+        for name in [stage] if stage else [*MODEL_STAGES, "codec", "hubert"]:
             if name == "codec":
                 self._codec = None
+            elif name == "hubert":
+                self._semantic_encoders.clear()
             else:
                 self._loaded.pop(name, None)
         if torch.cuda.is_available():
