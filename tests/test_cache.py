@@ -68,7 +68,7 @@ def test_a_cache_lookup_never_downloads_weights(tiny_dir, monkeypatch):
 
     asked: list[bool] = []
 
-    def fake_hub_file(repo, filename, *, cache_dir=None, revision=None, local_files_only=None):
+    def fake_hub_file(repo, filename, *, cache_dir=None, revision=None, local_files_only=None, **_):
         asked.append(bool(local_files_only))
         raise CheckpointError(f"{filename} is not in the hub cache (test)")
 

@@ -70,7 +70,8 @@ def _spec(args: argparse.Namespace) -> ModelSpec:
     source = str(tiny_model_dir()) if args.tiny else args.models
     return ModelSpec(models=source, size=args.size, device=args.device, dtype=args.dtype, decoder=args.decoder,
                      offload=args.offload, cache_dir=args.cache_dir, local_files_only=True if args.offline else None,
-                     threads=args.threads, stage_cache=args.stage_cache)
+                     threads=1 if args.threads == "auto" else args.threads,  # one a worker: identical bytes
+                     stage_cache=args.stage_cache)
 
 
 def run_render(args: argparse.Namespace) -> int:
@@ -129,9 +130,6 @@ def add_render_commands(sub: Any) -> None:
                    help="Ray actors (default: one per GPU, or one per --threads CPU cores); the local backend "
                         "has one")
     p.add_argument("--batch-size", type=int, default=1, help="rows with equal settings per generate_batch call")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch CPU threads per worker (default 1); outputs are byte-identical between workers "
-                        "with the same count")
     p.add_argument("--resume", action="store_true", help="continue the job in DIR: finished rows are skipped")
     p.add_argument("--dry-run", action="store_true", help="print the plan (rows, voices, audio estimate) and stop")
     p.add_argument("--json", action="store_true", help="with --dry-run: the plan as JSON")

@@ -15,7 +15,7 @@ import torch
 from .. import constants as C
 from .. import limits
 from ..artifacts import CoarseCodes, FineCodes, Provenance, SemanticTokens
-from ..errors import ArtifactError, BadTextError, ParameterError
+from ..errors import ArtifactError, ParameterError
 from ..sampling import make_generator, master_seed, stage_seeds
 from ..sampling.batch import coarse_tokens_batch, fine_tokens_batch, semantic_tokens_batch
 from ..sampling.eager import device_of
@@ -56,7 +56,7 @@ def generate_batch(models: BarkModels, texts: Sequence[str], voices: Any = None,
     without a seed gets its own drawn master seed, as ``generate`` does; ``takes[i].seed`` redoes it.
     """
     if isinstance(texts, str) or not isinstance(texts, Sequence) or not texts:
-        raise BadTextError("generate_batch takes a non-empty list of texts; use generate() for one text.")
+        raise ArtifactError("generate_batch takes a non-empty list of texts; use generate() for one text.")
     if len(texts) > MAX_BATCH:
         raise ParameterError(f"generate_batch takes at most {MAX_BATCH} texts at once, got {len(texts)}; "
                              "split the list into batches.")
