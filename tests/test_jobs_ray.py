@@ -22,6 +22,8 @@ pytest.importorskip("ray.data", reason="the Ray backend needs ray's data extra (
 from bark_core.jobs import ModelSpec, ResultsLog, render_job  # noqa: E402
 from bark_core.label import detect  # noqa: E402
 
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context")  # Ray's own, on copy
+
 ROWS = 24
 VOICES = ["v2/en_speaker_6", "v2/de_speaker_3", None, "announcer"]
 FAST = {"max_gen_duration_s": 0.1, "fine_temp": None}

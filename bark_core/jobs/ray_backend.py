@@ -63,10 +63,14 @@ class RayBackend:
         self.batch_size = max(1, int(batch_size))
         self.gpus_per_worker = gpus_per_worker
         self._started = False
+        self.start_s = 0.0
         self.ray: Any = None
 
     def __enter__(self) -> RayBackend:
+        import time
+
         ray = self.ray = import_ray()
+        t0 = time.monotonic()
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
             if self.address == "local":
@@ -78,6 +82,7 @@ class RayBackend:
         ctx.enable_progress_bars = False  # the job's own progress bar counts rows
         ctx.print_on_execution_start = False
         logging.getLogger("ray.data").setLevel(logging.WARNING)
+        self.start_s = time.monotonic() - t0
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -119,9 +124,14 @@ class RayBackend:
             batch_size=self.batch_size, batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=n), **resources)
         log.info("rendering %d rows on %d Ray actors (%s)", len(items), n, resources)
-        for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
-            for meta, data in zip(batch["result"], batch["data"], strict=True):
-                yield RowResult.from_json(str(meta), bytes(data))
+        try:
+            for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+                for meta, data in zip(batch["result"], batch["data"], strict=True):
+                    yield RowResult.from_json(str(meta), bytes(data))
+        except ray.exceptions.RayError as exc:  # e.g. an actor could not load the weights on its node
+            first = str(exc).strip().splitlines()
+            raise JobError(f"The Ray job stopped: {first[-1] if first else type(exc).__name__}. Finished rows are "
+                           "logged; fix the cause and run again with --resume.") from exc
 
 
 def _asdict(obj: Any) -> dict[str, Any]:

@@ -208,13 +208,15 @@ def render_job(manifest: Manifest | str | os.PathLike, out_dir: str | os.PathLik
     if log.exists() and not resume:
         raise JobError(f"{out} already holds {log.path.name} from an earlier render; pass --resume (resume=True) "
                        "to continue it, skipping finished rows, or choose an empty folder.")
-    t_start = clock()
+    t_start = t_plan = clock()
+    if not isinstance(manifest, Manifest):  # every row checked before a cluster starts or a model loads
+        manifest = load_manifest(manifest, skip_invalid=skip_invalid, resolve_voice=spec.build().voice)
     with make_backend(ray, workers, batch_size, gpus_per_worker) as backend, log:
-        t_plan = clock()
         plan, models = prepare(manifest, spec=spec, device=backend.device(spec), job_seed=job_seed,
                                defaults=defaults, output=output, skip_invalid=skip_invalid)
         todo, done = split_done(plan, out, log)
-        t_plan = clock() - t_plan
+        t_plan = clock() - t_plan  # minus the backend's start-up, which is not the driver's work
+        t_plan -= getattr(backend, "start_s", 0.0)
         prog = JobProgress(total=len(plan.tasks), skipped=len(done))
         summary = JobSummary(out_dir=out, total=len(plan.tasks), rendered=0, failed=0, skipped=len(done),
                              invalid=len(invalid_rows(plan)), recovered=0, audio_s=0.0,
