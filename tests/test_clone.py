@@ -403,6 +403,9 @@ def test_bad_recordings_are_refused_with_a_clear_message(tiny_models, tmp_path):
         voice_from_audio(tiny_models, text, rights={"right": "own voice", "when": "2024-01-01"})
     with pytest.raises(RecordingError, match="end_s=1 is not after start_s=2"):
         voice_from_audio(tiny_models, text, rights=RIGHTS, start_s=2, end_s=1)
+    with pytest.raises(RecordingError, match="max_seconds=300: give a prompt length of up to 30 s"):
+        voice_from_audio(tiny_models, np.ones(sr * 2, np.float32) * 0.1, sample_rate=sr, rights=RIGHTS,
+                         max_seconds=300)
 
 
 def _two_hour_wav(path: Path, speech_16k: Path, at_s: float) -> float:

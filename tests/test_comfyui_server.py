@@ -215,6 +215,8 @@ def test_example_workflow_runs(server: ComfyServer, example: Path):
         origin = labels["6"]["voice_origin"]
         assert origin["kind"] == "audio" and origin["rights"]["who"] == "Your Name"
         assert origin["rights"]["right"] == "own voice" and origin["rights"]["when"] == "2024-05-01"
+        assert origin["semantic"]["method"] == "hubert-quantizer"  # the full clone, the tiny set's quantizer
+        assert origin["semantic"]["quantizer"]["file"] == "quantizer_tiny_untrained.pth"
     elif example.stem == "bark_label_detect":
         assert labels["7"]["text"] == labels["8"]["text"]  # include_text on
         assert node_text(entry, "5").startswith("Watermark DETECTED")

@@ -23,6 +23,7 @@ from ..quality.thresholds import PAUSE_MIN_S, SILENT_PEAK_DBFS
 from .recording import RecordingError
 
 DEFAULT_PROMPT_S = 10.0  # Bark's presets hold 7-14 s; the quantizer's author recommends about 10 s
+MAX_PROMPT_S = 30.0  # Bark reads at most ~10 s of history; HuBERT's attention memory grows with length squared
 EDGE_S = 0.1  # silence kept before the first and after the last sound, so no onset or decay is cut
 MIN_SPEECH_S = 1.0  # less sound than this is not a voice
 SHORT_SPEECH_S = 4.0  # under this the voice is usable but thin (the quantizer's author suggests 5-10 s)
@@ -93,8 +94,10 @@ def select_prompt(samples: np.ndarray, sample_rate: int, *, max_s: float = DEFAU
     and starts mid-phrase (``whole_phrases`` False): Bark reads a prompt's end most. ``trim=False`` keeps
     the recording as given, cut only to its last ``max_s`` seconds. Silence raises :class:`RecordingError`.
     """
-    if max_s <= 0:
-        raise RecordingError(f"max_seconds={max_s}: give a positive prompt length in seconds (about 10).")
+    if not 0 < max_s <= MAX_PROMPT_S:
+        raise RecordingError(f"max_seconds={max_s}: give a prompt length of up to {MAX_PROMPT_S:g} s (about 10 is "
+                             "best; Bark reads only the last few seconds of a prompt, and HuBERT's memory grows with "
+                             "the square of the length).")
     x = np.asarray(samples, dtype=np.float64)
     duration = len(x) / sample_rate
     peak = float(np.max(np.abs(x))) if len(x) else 0.0
