@@ -251,8 +251,8 @@ def cpu_threads(models: BarkModels, threads: int | None = None) -> Iterator[int]
     """Run a block with torch's CPU thread count chosen for ``models``, then restore the previous count.
 
     ``None`` chooses: one thread for an untrained tiny set, whose decode steps are too small to
-    share between threads (on a busy 2-core machine a step took 41 ms with torch's default and
-    0.8 ms with one; ``benchmarks/speed.py --threads`` measures it), else torch's own default.
+    share between threads (on a busy 2-core machine a semantic step took 8 ms with torch's two
+    threads and 0.8 ms with one; ``benchmarks/speed.py --threads`` measures it), else torch's default.
     The command line uses it; the library never changes the thread count by itself.
     """
     before = torch.get_num_threads()
