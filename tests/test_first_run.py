@@ -369,6 +369,23 @@ def test_off_a_terminal_progress_is_a_few_plain_lines():
     assert lines == ["semantic: 50% after 10.0 s", "semantic: done in 20.0 s", "coarse: done in 3.0 s"], lines
 
 
+# ---- 8: threads ------------------------------------------------------------------------------------
+
+def test_the_tiny_set_runs_on_one_thread_and_the_count_is_given_back(tiny_dir, tmp_path):
+    from bark_core.stages import cpu_threads
+
+    before = torch.get_num_threads()
+    with cpu_threads(BarkModels(tiny_dir, device="cpu")) as n:
+        assert n == 1 == torch.get_num_threads()
+    with cpu_threads(BarkModels("suno", device="cpu")) as n:  # real weights: torch's own choice
+        assert n == before == torch.get_num_threads()
+    with cpu_threads(BarkModels(tiny_dir, device="cpu"), 3) as n:
+        assert n == 3 == torch.get_num_threads()
+    assert torch.get_num_threads() == before
+    assert say_main(_quick(tiny_dir, tmp_path / "t.wav", "--threads", "auto")) == 0
+    assert torch.get_num_threads() == before  # a CLI run inside Python leaves the process as it was
+
+
 # ---- 9: saving never overwrites unless asked ---------------------------------------------------------
 
 def test_voice_and_wav_saves_never_overwrite_unless_asked(tmp_path):

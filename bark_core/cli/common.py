@@ -53,15 +53,12 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 def models_from(args: argparse.Namespace) -> Any:
     """The model set the options name, on a device checked first; no weights load here."""
     from ..models import check_device, tiny_model_dir
-    from ..stages import BarkModels, pick_threads
+    from ..stages import BarkModels
 
     check_device(args.device, option="--device")
     source = tiny_model_dir() if args.tiny else args.models
-    models = BarkModels(source, size=args.size, device=args.device, dtype=args.dtype, offload=args.offload,
-                        decoder=args.decoder, cache_dir=args.cache_dir,
-                        local_files_only=True if args.offline else None)
-    pick_threads(models, None if args.threads == "auto" else args.threads)
-    return models
+    return BarkModels(source, size=args.size, device=args.device, dtype=args.dtype, offload=args.offload,
+                      decoder=args.decoder, cache_dir=args.cache_dir, local_files_only=True if args.offline else None)
 
 
 def one_line(exc: BaseException) -> str:

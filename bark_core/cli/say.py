@@ -92,10 +92,17 @@ def _check_say_args(args: argparse.Namespace) -> Path:
 
 def run_say(args: argparse.Namespace) -> int:
     out = _check_say_args(args)  # before torch, before any model: a wrong path costs a second, not minutes
+    from ..stages import cpu_threads
+
+    models = models_from(args)
+    with cpu_threads(models, None if args.threads == "auto" else args.threads):
+        return _say(args, models, out)
+
+
+def _say(args: argparse.Namespace, models: Any, out: Path) -> int:
     from ..label import export_audio
     from ..stages import generate, generate_long
 
-    models = models_from(args)
     if models.untrained:
         print("note: tiny UNTRAINED models - the result is noise, not speech.", file=sys.stderr)
     bar = None if args.quiet else ProgressBar()

@@ -13,12 +13,12 @@ from .generation import (
     normalize_text,
 )
 from .longform import CONTINUITY_MODES, DEFAULT_MAX_CHARS, LongFormError, LongTake, generate_long, split_text
-from .modelset import MANIFEST, MODEL_STAGES, BarkModels, pick_threads
+from .modelset import MANIFEST, MODEL_STAGES, BarkModels, cpu_threads
 from .pipeline import Take, generate
 
 __all__ = [
     "generate_batch", "AudioPrompts", "prompts_from_audio", "semantic_from_audio", "TextTruncatedWarning", "decode",
     "decode_preview", "generate_coarse", "generate_fine", "generate_semantic", "normalize_text", "CONTINUITY_MODES",
     "DEFAULT_MAX_CHARS", "LongFormError", "LongTake", "generate_long", "split_text", "MANIFEST", "MODEL_STAGES",
-    "BarkModels", "Take", "generate", "pick_threads",
+    "BarkModels", "Take", "generate", "cpu_threads",
 ]

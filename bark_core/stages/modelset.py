@@ -325,15 +325,20 @@ class BarkModels:
             torch.cuda.empty_cache()
 
 
-def pick_threads(models: BarkModels, threads: int | None = None) -> int:
-    """Set torch's CPU thread count for a run of ``models`` (process-wide) and return it.
+
+@contextlib.contextmanager
+def cpu_threads(models: BarkModels, threads: int | None = None) -> Iterator[int]:
+    """Run a block with torch's CPU thread count chosen for ``models``, then restore the previous count.
 
     ``None`` chooses: one thread for an untrained tiny set, whose decode steps are too small to
-    share between threads (on a busy 2-core machine a step took 41 ms with torch's default and
-    0.8 ms with one; ``benchmarks/speed.py --threads`` measures it), else torch's own default.
-    Command-line runs call this; the library never changes the thread count by itself.
+    share between threads (on a busy 2-core machine a semantic step took 8 ms with torch's two
+    threads and 0.8 ms with one; ``benchmarks/speed.py --threads`` measures it), else torch's default.
+    The command line uses it; the library never changes the thread count by itself.
     """
-    if threads is None:
-        threads = 1 if models.untrained else torch.get_num_threads()
-    torch.set_num_threads(int(threads))
-    return int(threads)
+    before = torch.get_num_threads()
+    chosen = int(threads) if threads is not None else (1 if models.untrained else before)
+    torch.set_num_threads(chosen)
+    try:
+        yield chosen
+    finally:
+        torch.set_num_threads(before)
