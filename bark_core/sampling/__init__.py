@@ -3,6 +3,8 @@ and the fast static-cache decoder. Nothing here knows about artifacts, voices fi
 
 from .draw import Seed, derive_seed, filter_logits, make_generator, sample
 from .fast import DECODERS, release, resolve_decoder
+from .graphs import GraphFallbackWarning, set_self_check
+from .static import NonFiniteLogitsError
 
 __all__ = ["Seed", "derive_seed", "filter_logits", "make_generator", "sample", "DECODERS", "release",
-           "resolve_decoder"]
+           "resolve_decoder", "GraphFallbackWarning", "set_self_check", "NonFiniteLogitsError"]
