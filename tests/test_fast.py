@@ -133,7 +133,7 @@ def test_decoder_choice_is_recorded_and_keeps_cache_entries_apart(fid_dir):
     a = generate_semantic(fast, "Kept apart.", **kw)
     b = generate_semantic(eager, "Kept apart.", **kw)
     assert a.provenance.settings["decoder"] == "fast" and b.provenance.settings["decoder"] == "eager"
-    assert a.id != b.id  # the same seed draws differently on the two paths: never served for each other
+    assert a.id != b.id  # on CUDA one seed can draw differently on the two paths: never served for each other
     c = generate_coarse(fast, a, seed=2)
     assert c.provenance.settings["decoder"] == "fast"
     assert BarkModels(fid_dir, device="cpu").decoder_for("coarse") == "eager"  # automatic on a CPU

@@ -183,6 +183,17 @@ def test_graph_eos_stop_matches_the_reference(text_model, capture):
         np.testing.assert_array_equal(g, w)
 
 
+def test_graphs_captured_under_autocast_pass_the_self_check(text_model, capture):
+    """Suno's precision mode: the step is captured under autocast (its weight cache off) and still checks out."""
+    capture()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        _sem_fast(text_model, max_steps=30, graph=True)
+    dec = text_model.__dict__[_DECODER_ATTR][1]
+    assert dec.key[2] == torch.bfloat16 and dec.graphs
+    ok, reason = graphs.verdict(text_model, dec.key)
+    assert ok, reason
+
+
 # ---- defect 4: settings are device scalars ----------------------------------------------------------
 
 def test_changing_temperature_top_p_and_min_eos_p_reuses_the_graphs(text_model, capture):

@@ -42,7 +42,8 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--offload", action="store_true", help="keep idle stages on the CPU to save GPU memory")
     g.add_argument("--decoder", default="auto", choices=["auto", "fast", "eager"],
                    help="decode loop: fast (static cache, CUDA graphs), eager (the reference) or auto "
-                        "(fast on CUDA; fast gives other audio than eager for the same seed)")
+                        "(fast on CUDA). On CPU both give the same tokens for a seed; on CUDA in bf16 they match "
+                        "until a rounding near-tie, then differ")
     g.add_argument("--threads", default="auto", type=thread_count,
                    help="CPU threads for torch: a number, or auto (1 for the tiny set, whose steps are too "
                         "small to share; torch's default otherwise; see benchmarks/speed.py --threads)")

@@ -15,6 +15,9 @@ from .draw import (
     stage_seeds,
 )
 from .fast import DECODERS, release, resolve_decoder
+from .graphs import GraphFallbackWarning, set_self_check
+from .static import NonFiniteLogitsError
 
 __all__ = ["STAGE_SEEDS", "DrawnSeed", "Seed", "SeedError", "check_seed", "derive_seed", "filter_logits",
-           "make_generator", "master_seed", "sample", "stage_seeds", "DECODERS", "release", "resolve_decoder"]
+           "make_generator", "master_seed", "sample", "stage_seeds", "DECODERS", "release", "resolve_decoder",
+           "GraphFallbackWarning", "set_self_check", "NonFiniteLogitsError"]
