@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
 import wave
@@ -59,6 +61,11 @@ def test_cli_output_is_labelled_and_watermarked(tiny_dir, tmp_path):
     tags = read_label(out)
     assert tags["AI_GENERATED"] is True and tags["seed"] == 4 and "coarse=" in tags["model"]
     assert detect(str(out)).detected
+    assert str(tiny_dir) not in json.dumps(tags) and "sha256:" in tags["model"]  # no local path in the label
+    if shutil.which("exiftool"):  # the IPTC field outside tools read (tests/test_label_standards.py)
+        found = subprocess.run(["exiftool", "-s3", "-XMP-iptcExt:DigitalSourceType", str(out)], capture_output=True,
+                               text=True, check=True).stdout.strip()
+        assert found.endswith("/trainedAlgorithmicMedia"), found
     raw = tmp_path / "raw.wav"
     assert say_main(["No label", "--models", str(tiny_dir), "--device", "cpu", "-q", "--no-label",
                      "--max-duration", "1", "-o", str(raw)]) == 0

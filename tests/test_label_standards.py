@@ -70,8 +70,8 @@ def test_every_format_and_write_path_carries_iptc_digital_source_type(tmp_path: 
         out = tmp_path / f"cli_label.{fmt}"
         assert label_main(["label", str(plain), str(out)]) == 0
         written.append(out)
-    # bark-say, ComfyUI's saver and the studio write through export_audio too: tests/test_cli.py,
-    # tests/test_nodes.py and tests/test_studio.py run exiftool on their files
+    # bark-say and ComfyUI's saver write through export_audio too: tests/test_cli.py and
+    # tests/test_nodes.py run exiftool on their files (the studio's export is export_audio as well)
     seen = exiftool(*written, plain)
     for path in written:
         rec = seen[path.name]
