@@ -96,6 +96,14 @@ STAGES = ("semantic", "coarse", "fine", "decode", "label")
 
 TINY_TAKE_S = 2.0  # default take length of the tiny untrained set: noise needs no 15 s to prove an install works
 MAX_SEED = 2**63 - 1  # seeds are whole numbers 0..MAX_SEED; a drawn seed is 63 random bits
+# what the command line shows in --help without importing the modules (and torch) that use them
+CLONE_PROMPT_S = 10.0  # Bark's presets hold 7-14 s; the quantizer's author recommends about 10 s
+DEFAULT_QUANTIZER = "quantifier_hubert_base_ls960_14.pth"
+QUANTIZER_FILES = ("quantifier_hubert_base_ls960_14.pth", "quantifier_V1_hubert_base_ls960_23.pth",
+                   "quantifier_hubert_base_ls960.pth")  # the official files, all English-trained
+SCRIPT_MAX_TRIES = 3  # a fourth seed rarely rescues a line the first three failed; each try costs a full take
+JOB_SETTINGS = ("semantic_temp", "coarse_temp", "fine_temp", "top_k", "top_p", "min_eos_p", "max_gen_duration_s",
+                "allow_early_stop")  # what a render job's row (or --set) may change
 
 # Choices the command line offers before anything heavy is imported (bark-say --help stays instant);
 # the label and quality modules take their values from here.

@@ -45,7 +45,7 @@ MAX_JSON_DEPTH = 32
 MAX_REVIEW_FILE_BYTES = 4 * 1024**2
 
 # ---- sampling settings ---------------------------------------------------------------------------
-MAX_SEED = 2**64 - 1  # torch.Generator.manual_seed takes 64 bits (ComfyUI's seed widgets go that far)
+MAX_SEED = C.MAX_SEED  # one rule for every entry point: 0..2**63-1 (see constants)
 MAX_TOP_K = 1_000_000
 
 
@@ -105,8 +105,9 @@ def seed_value(seed: Any) -> None:
     """Refuse seeds a generator cannot take (negative, over 63 bits, not an int); None and Generators pass."""
     if seed is None or type(seed).__name__ == "Generator":
         return
-    number("seed", seed, lo=0, hi=MAX_SEED, integer=True,
-           hint="Pass a whole number from 0 to 2**64 - 1, or None for a random (recorded) seed.")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= int(seed) <= C.MAX_SEED:
+        raise ParameterError(f"seed must be a whole number from 0 to {C.MAX_SEED} (or a torch.Generator), "
+                             f"got {seed!r:.40}. Pass None for a random seed that is recorded and printed.")
 
 
 def text(value: Any, name: str = "text", *, max_chars: int = MAX_TEXT_CHARS, error: type[BarkError] = ParameterError,

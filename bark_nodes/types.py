@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bark_core import constants as C
+
 from ._api import io
 
 Models = io.Custom("BARK_MODELS")
@@ -11,7 +13,7 @@ Coarse = io.Custom("BARK_COARSE")
 Fine = io.Custom("BARK_FINE")
 
 CATEGORY = "audio/Bark"
-SEED_MAX = 0xFFFF_FFFF_FFFF_FFFF
+SEED_MAX = C.MAX_SEED  # what bark_core takes: 0..2**63-1
 
 
 def seed_input(tooltip: str = "Seed of this stage's sampler. The same inputs and seed give the same tokens "

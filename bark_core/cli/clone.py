@@ -13,8 +13,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from ..cloning import DEFAULT_PROMPT_S, RecordingWarning, voice_from_audio
-from ..models.quantizer import DEFAULT_QUANTIZER, KNOWN_QUANTIZERS
+from .. import constants as C
 from ..rights import COMMON_RIGHTS, RightsError, utc_today
 from .common import add_model_args, models_from
 
@@ -39,15 +38,15 @@ def add_clone_commands(sub: Any) -> None:
     s = p.add_argument_group("what to take from the recording")
     s.add_argument("--start", type=float, default=None, help="seconds from the start of the file (default: 0)")
     s.add_argument("--end", type=float, default=None, help="seconds from the start of the file (default: its end)")
-    s.add_argument("--max-seconds", type=float, default=DEFAULT_PROMPT_S,
-                   help=f"longest prompt, in whole phrases (default: {DEFAULT_PROMPT_S:g})")
+    s.add_argument("--max-seconds", type=float, default=C.CLONE_PROMPT_S,
+                   help=f"longest prompt, in whole phrases (default: {C.CLONE_PROMPT_S:g})")
     s.add_argument("--no-trim", action="store_true", help="keep the range as given (its last --max-seconds)")
     s.add_argument("--name", default=None, help="name of the voice (default: the file's name)")
     q = p.add_argument_group("semantic prompt")
     q.add_argument("--semantic", choices=["hubert", "none"], default="hubert",
                    help="hubert: the full clone (default); none: coarse and fine prompts only (partial voice)")
     q.add_argument("--quantizer", default=None,
-                   help=f"an official file ({', '.join(KNOWN_QUANTIZERS)}; default {DEFAULT_QUANTIZER}), a local "
+                   help=f"an official file ({', '.join(C.QUANTIZER_FILES)}; default {C.DEFAULT_QUANTIZER}), a local "
                         ".pth, or owner/repo/file.pth on the hub (e.g. one trained on another language)")
     q.add_argument("--hubert", default=None,
                    help="HuBERT base: a hub repo or a local folder (default: facebook/hubert-base-ls960)")
@@ -56,6 +55,8 @@ def add_clone_commands(sub: Any) -> None:
 
 
 def run_clone(args: argparse.Namespace) -> int:
+    from ..cloning import RecordingWarning, voice_from_audio  # heavy: only when a voice is made
+
     if not (args.rights_who or "").strip() or not (args.rights_what or "").strip():
         raise RightsError(
             "bark-core clone needs --rights-who (whose voice this is) and --rights-what (the basis for using it, "

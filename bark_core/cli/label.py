@@ -21,7 +21,6 @@ from typing import Any
 
 from .. import constants as C
 from ..errors import BarkError
-from ..label import detect, read_label, read_manifest, read_xmp
 from .checks import check_output, finite, positive_int
 from .common import run_standalone
 
@@ -194,6 +193,8 @@ def run_label(args: argparse.Namespace) -> int:
 
 def run_detect(args: argparse.Namespace) -> int:
     """Handler of ``detect``; returns 0 (all marked), 1 (some unmarked) or 2 (some unreadable)."""
+    from ..label import detect
+
 
     try:
         key = _key_from(args)
@@ -223,6 +224,8 @@ def run_detect(args: argparse.Namespace) -> int:
 
 def _labels(path: Path) -> dict[str, Any]:
     """The three readable labels of a file, each None when absent or unreadable."""
+    from ..label import read_label, read_manifest, read_xmp
+
     out: dict[str, Any] = {}
     for name, reader in (("label", read_label), ("xmp", read_xmp), ("c2pa", read_manifest)):
         try:

@@ -7,13 +7,14 @@ import argparse
 import json
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .. import constants as C
 from ..errors import BarkError
-from ..jobs import SETTINGS, JobProgress, ModelSpec, OutputOptions, render_job
-from ..jobs.render import dry_run
-from ..models import tiny_model_dir
 from .common import add_model_args
+
+if TYPE_CHECKING:
+    from ..jobs import JobProgress, ModelSpec
 
 
 def _clock(seconds: float | None) -> str:
@@ -52,8 +53,8 @@ def _settings(pairs: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
-        if not sep or key not in SETTINGS:
-            raise BarkError(f"--set {pair!r}: write NAME=VALUE with NAME one of {', '.join(SETTINGS)}.")
+        if not sep or key not in C.JOB_SETTINGS:
+            raise BarkError(f"--set {pair!r}: write NAME=VALUE with NAME one of {', '.join(C.JOB_SETTINGS)}.")
         try:
             out[key] = json.loads(raw)
         except json.JSONDecodeError:
@@ -67,6 +68,9 @@ def _settings(pairs: list[str]) -> dict[str, Any]:
 
 
 def _spec(args: argparse.Namespace) -> ModelSpec:
+    from ..jobs import ModelSpec
+    from ..models import tiny_model_dir
+
     source = str(tiny_model_dir()) if args.tiny else args.models
     return ModelSpec(models=source, size=args.size, device=args.device, dtype=args.dtype, decoder=args.decoder,
                      offload=args.offload, cache_dir=args.cache_dir, local_files_only=True if args.offline else None,
@@ -75,6 +79,9 @@ def _spec(args: argparse.Namespace) -> ModelSpec:
 
 
 def run_render(args: argparse.Namespace) -> int:
+    from ..jobs import OutputOptions, render_job  # heavy imports only when a job runs
+    from ..jobs.render import dry_run
+
     spec = _spec(args)
     output = OutputOptions(format=args.format, sample_rate=args.sample_rate, normalize=args.normalize)
     common = dict(spec=spec, output=output, job_seed=args.seed, defaults=_settings(args.set),
@@ -136,7 +143,7 @@ def add_render_commands(sub: Any) -> None:
     p.add_argument("--skip-invalid", action="store_true", help="render the valid rows and report the bad ones")
     p.add_argument("--seed", type=int, default=0, help="job seed: rows without a seed get hash(job seed, row id)")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                   help=f"a default setting for every row ({', '.join(SETTINGS)})")
+                   help=f"a default setting for every row ({', '.join(C.JOB_SETTINGS)})")
     p.add_argument("--format", default="wav", choices=["wav", "flac", "mp3", "ogg"],
                    help="file format for rows whose out has no extension (default: wav)")
     p.add_argument("--sample-rate", type=int, default=None, help="resample every file (default: 24000)")

@@ -12,8 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from .. import constants as C
-from ..cache import StageCache
-from ..script import DEFAULT_MAX_TRIES, RetakePolicy, VoiceMap, read_script, render_script
 from .common import add_model_args, models_from, run_standalone
 from .say import ProgressBar
 
@@ -33,8 +31,8 @@ def add_script_commands(subparsers: Any) -> None:
     p.add_argument("--srt", action="store_true", help="also write scene.srt: the subtitles of what was placed")
     p.add_argument("--kind", choices=["script", "srt", "vtt"], help="input format (default: from the extension)")
     p.add_argument("--seed", type=int, help="global seed (default: the header's seed, else random and reported)")
-    p.add_argument("--tries", type=int, default=DEFAULT_MAX_TRIES, help=f"candidates per line at most "
-                                                                        f"(default {DEFAULT_MAX_TRIES})")
+    p.add_argument("--tries", type=int, default=C.SCRIPT_MAX_TRIES, help=f"candidates per line at most "
+                                                                        f"(default {C.SCRIPT_MAX_TRIES})")
     p.add_argument("--wer-max", type=float, help="WER above which a take is retaken (default: per ASR engine)")
     p.add_argument("--similarity-min", type=float, help="speaker similarity below which a take is retaken "
                                                         "(default: per speaker model)")
@@ -44,9 +42,9 @@ def add_script_commands(subparsers: Any) -> None:
     p.add_argument("--no-speaker", action="store_true", help="skip the same-speaker check")
     p.add_argument("--no-qc", action="store_true", help="skip the quality checks")
     p.add_argument("--max-duration", type=float, default=None, help="longest take per segment, seconds")
-    p.add_argument("--text-temp", type=float, default=C.DEFAULT_SEMANTIC_TEMP)
-    p.add_argument("--coarse-temp", type=float, default=C.DEFAULT_COARSE_TEMP)
-    p.add_argument("--fine-temp", type=float, default=C.DEFAULT_FINE_TEMP)
+    p.add_argument("--text-temp", type=float, default=C.DEFAULT_SEMANTIC_TEMP, help="semantic stage temperature")
+    p.add_argument("--coarse-temp", type=float, default=C.DEFAULT_COARSE_TEMP, help="coarse stage temperature")
+    p.add_argument("--fine-temp", type=float, default=C.DEFAULT_FINE_TEMP, help="fine stage temperature")
     p.add_argument("--no-cache", action="store_true", help="do not reuse or store stage results on disk")
     p.add_argument("--overwrite", action="store_true", help="replace an existing scene in DIR")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -66,6 +64,9 @@ class LineProgress:
 
 
 def run_script(args: argparse.Namespace) -> int:
+    from ..cache import StageCache  # heavy imports only when a script runs
+    from ..script import RetakePolicy, VoiceMap, read_script, render_script
+
     script = read_script(args.script, kind=args.kind)
     voices = VoiceMap.from_file(args.voices) if args.voices else None
     models = models_from(args)

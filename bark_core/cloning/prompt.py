@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .. import constants as C
 from ..artifacts import Audio, Provenance
 from ..quality import check
 from ..quality.report import Flag
@@ -22,7 +23,7 @@ from ..quality.signal import activity
 from ..quality.thresholds import PAUSE_MIN_S, SILENT_PEAK_DBFS
 from .recording import RecordingError
 
-DEFAULT_PROMPT_S = 10.0  # Bark's presets hold 7-14 s; the quantizer's author recommends about 10 s
+DEFAULT_PROMPT_S = C.CLONE_PROMPT_S
 MAX_PROMPT_S = 30.0  # Bark reads at most ~10 s of history; HuBERT's attention memory grows with length squared
 EDGE_S = 0.1  # silence kept before the first and after the last sound, so no onset or decay is cut
 MIN_SPEECH_S = 1.0  # less sound than this is not a voice

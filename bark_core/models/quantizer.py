@@ -48,7 +48,7 @@ KNOWN_QUANTIZERS: dict[str, dict[str, Any]] = {
     "quantifier_V1_hubert_base_ls960_23.pth": {"version": 1, "epoch": 23, "language": "en"},
     "quantifier_hubert_base_ls960.pth": {"version": 0, "epoch": 3, "language": "en"},
 }
-DEFAULT_QUANTIZER = "quantifier_hubert_base_ls960_14.pth"
+DEFAULT_QUANTIZER = C.DEFAULT_QUANTIZER
 _LSTM_LAYERS = 2
 _INFO_SUFFIX = "/.info"
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import constants as C
 from ..artifacts import Audio
 from ..quality import check
 from ..quality.asr import pick_engine as pick_asr
@@ -36,7 +37,7 @@ WER_MAX = {"faster-whisper": WER_MAX_WHISPER, "whisper": WER_MAX_WHISPER, "pocke
 # A take may run this far past its cue before it fails the fit check: 0, since time compression (up to
 # MAX_COMPRESSION, see timeline) is the second remedy, only after retakes.
 CUE_OVERFLOW_MAX = 0.0
-DEFAULT_MAX_TRIES = 3  # a fourth seed rarely rescues a line the first three failed; each try costs a full take
+DEFAULT_MAX_TRIES = C.SCRIPT_MAX_TRIES
 QC_PENALTY = 0.5  # one failing quality check weighs like half the words wrong
 
 
