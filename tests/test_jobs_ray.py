@@ -65,8 +65,9 @@ def _alive(pids: set[int]) -> set[int]:
 
 
 def _without_timestamp(data: bytes) -> bytes:
-    """The label's ``labelled_at`` (in the JSON chunk and the summary comment) is the one part that differs."""
-    return re.sub(rb'(labelled_at"?[:=] ?"?)\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ', rb"\1<time>", data)
+    """The label's time (``labelled_at`` in the JSON, the summary comment, the ID3 and XMP fields) is the one part
+    that differs."""
+    return re.sub(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)?", rb"<time>", data)
 
 
 def _start_cluster() -> None:

@@ -598,7 +598,7 @@ def test_save_labelled_every_format(comfy, chain, fmt):
     if shutil.which("exiftool"):  # the IPTC field outside tools read (tests/test_label_standards.py)
         out = subprocess.run(["exiftool", "-s3", "-XMP-iptcExt:DigitalSourceType", str(path)], capture_output=True,
                              text=True, check=True).stdout.strip()
-        assert out.endswith("/trainedAlgorithmicMedia"), out
+        assert out.endswith("/algorithmicMedia"), out  # the tiny set is untrained
     assert _save(comfy, chain.audio, filename_prefix=f"audio/fmt_{fmt}", format=fmt)[0].name == \
         f"fmt_{fmt}_00002_.{fmt}"  # ComfyUI's counter, never overwriting
 
@@ -855,7 +855,8 @@ def test_a_stage_cache_hit_loads_no_weights_and_moves_nothing(comfy, monkeypatch
     h = comfy.nodes["BarkModelLoader"].execute("tiny", device="cpu")[0]  # a new handle: nothing loaded yet
     again = run(h)
     assert loads == [] and placed == [] and h.patchers == {}
-    assert all(a.cache_hit for a in again)
+    # Decode and Generate hand out watermarked audio (labelled afresh, no model): its parent is the cached decode
+    assert all(a.cache_hit or (a.KIND == "audio" and a.parent is not None and a.parent.cache_hit) for a in again)
     assert [a.id for a in again] == [a.id for a in first]
     # a miss still loads exactly the model of the stage that runs
     n = comfy.nodes
