@@ -95,7 +95,7 @@ ENCODEC_CHECKPOINT_NAME = "encodec_24khz-d7cc33bc.th"
 STAGES = ("semantic", "coarse", "fine", "decode", "label")
 
 TINY_TAKE_S = 2.0  # default take length of the tiny untrained set: noise needs no 15 s to prove an install works
-MAX_SEED = 2**63 - 1  # seeds are whole numbers 0..MAX_SEED; a drawn seed is 63 random bits
+MAX_SEED = 2**64 - 1  # seeds are whole numbers 0..MAX_SEED (torch's and ComfyUI's range); a drawn seed is 63 bits
 # what the command line shows in --help without importing the modules (and torch) that use them
 CLONE_PROMPT_S = 10.0  # Bark's presets hold 7-14 s; the quantizer's author recommends about 10 s
 DEFAULT_QUANTIZER = "quantifier_hubert_base_ls960_14.pth"

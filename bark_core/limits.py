@@ -45,7 +45,7 @@ MAX_JSON_DEPTH = 32
 MAX_REVIEW_FILE_BYTES = 4 * 1024**2
 
 # ---- sampling settings ---------------------------------------------------------------------------
-MAX_SEED = C.MAX_SEED  # one rule for every entry point: 0..2**63-1 (see constants)
+MAX_SEED = C.MAX_SEED  # one rule for every entry point: 0..2**64-1 (see constants)
 MAX_TOP_K = 1_000_000
 
 

@@ -13,7 +13,7 @@ Coarse = io.Custom("BARK_COARSE")
 Fine = io.Custom("BARK_FINE")
 
 CATEGORY = "audio/Bark"
-SEED_MAX = C.MAX_SEED  # what bark_core takes: 0..2**63-1
+SEED_MAX = C.MAX_SEED  # what bark_core takes: 0..2**64-1, ComfyUI's seed range
 
 
 def seed_input(tooltip: str = "Seed of this stage's sampler. The same inputs and seed give the same tokens "

@@ -59,7 +59,7 @@ def finite(text: str) -> float:
 
 
 def seed(text: str) -> int:
-    """A seed as the API takes it: a whole number from 0 to 2**63-1."""
+    """A seed as the API takes it: a whole number from 0 to 2**64-1."""
     try:
         value = int(text, 0) if text.strip().lower().startswith(("0x", "0o", "0b")) else int(text)
     except ValueError:

@@ -144,7 +144,7 @@ def add_say_arguments(p: argparse.ArgumentParser) -> None:
                         "work starts")
     p.add_argument("--voice", default=None, help="preset (v2/en_speaker_6, announcer) or a voice .npz")
     p.add_argument("--seed", type=seed_type, default=None,
-                   help="master seed, 0..2**63-1: the same seed gives the same take (default: random; the seed "
+                   help="master seed, 0..2**64-1: the same seed gives the same take (default: random; the seed "
                         "used is printed and written into the label)")
     g = p.add_argument_group("sampling")
     g.add_argument("--text-temp", type=temp_type, default=C.DEFAULT_SEMANTIC_TEMP, metavar="T",

@@ -22,7 +22,7 @@ from ..errors import BarkError
 
 ROW_FIELDS = ("id", "text", "voice", "seed", "speaker", "out", "settings")
 OUTPUT_FORMATS = ("wav", "flac", "mp3", "ogg")  # what bark_core.label.export_audio writes
-MAX_SEED = 2**63 - 1
+MAX_SEED = C.MAX_SEED
 
 
 def _temp(v: Any) -> str | None:
@@ -194,7 +194,7 @@ def row_from_record(record: Mapping[str, Any], line: int) -> tuple[Row | None, l
     try:
         values["seed"] = _seed(record.get("seed"))
     except (TypeError, ValueError):
-        problems.append(f"seed {record.get('seed')!r} must be a whole number from 0 to 2**63-1, or left out")
+        problems.append(f"seed {record.get('seed')!r} must be a whole number from 0 to 2**64-1, or left out")
     settings = record.get("settings")
     if isinstance(settings, str):  # CSV cells hold JSON
         try:

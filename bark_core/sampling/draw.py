@@ -20,7 +20,7 @@ STAGE_SEEDS = ("semantic", "coarse", "fine")  # the labels generate() derives ea
 
 
 class SeedError(ParameterError):
-    """A seed is not a whole number in 0..2**63-1 (or a torch.Generator)."""
+    """A seed is not a whole number in 0..2**64-1 (or a torch.Generator)."""
 
 
 class DrawnSeed(int):
@@ -32,7 +32,7 @@ class DrawnSeed(int):
 
 
 def check_seed(seed: object) -> int:
-    """A seed as every entry point takes it: a whole number from 0 to 2**63-1."""
+    """A seed as every entry point takes it: a whole number from 0 to 2**64-1."""
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= C.MAX_SEED:
         raise SeedError(f"seed must be a whole number from 0 to {C.MAX_SEED} (or a torch.Generator), got {seed!r}.")
     return seed
