@@ -23,7 +23,7 @@ from . import constants as C
 from . import limits
 from .audio_io import wav_bytes
 from .errors import ArtifactError
-from .fileio import atomic_write, npz_path, read_npz
+from .fileio import as_path, atomic_write, npz_path, read_npz
 
 FORMAT_VERSION = 1
 _META_KEY = "__bark_core_meta__"
@@ -301,6 +301,7 @@ _MEMBER_BYTES = {
 
 
 def _read_file(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    path = as_path(path, ArtifactError)
     if not path.is_file():
         raise ArtifactError(f"No artifact file at {path}. Check the path.")
     arrays = read_npz(path, max_bytes=_MEMBER_BYTES, what="a bark_core artifact", error=ArtifactError)
@@ -317,12 +318,12 @@ def _read_file(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
 
 def read_meta(path: str | os.PathLike) -> dict[str, Any]:
     """The JSON header of an artifact file (kind, id, provenance, and any extra entries)."""
-    return _read_file(Path(path))[0]
+    return _read_file(path)[0]
 
 
 def load_artifact_and_meta(path: str | os.PathLike) -> tuple[Artifact, dict[str, Any]]:
     """:func:`load_artifact` plus the file's header (for extra entries such as a cache key)."""
-    path = Path(path)
+    path = as_path(path, ArtifactError)
     meta, arrays = _read_file(path)
     version = meta.get("format_version", FORMAT_VERSION)
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:

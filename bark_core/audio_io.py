@@ -23,6 +23,7 @@ import numpy as np
 
 from . import limits
 from .errors import BarkError, ParameterError
+from .fileio import as_path
 
 _INSTALL_HINT = (
     "Install ffmpeg (Debian/Ubuntu: apt-get install ffmpeg; macOS: brew install ffmpeg; "
@@ -233,7 +234,7 @@ def read_audio(path: str | os.PathLike, sample_rate: int | None = None, *, max_s
     At most ``max_seconds`` and ``max_samples`` are read (10 min, 14.4 M samples by default): decoding
     stops with :class:`AudioFileError` as soon as a file turns out longer, whatever its header says.
     """
-    path = Path(path)
+    path = as_path(path, AudioFileError)
     if not path.is_file():
         raise AudioFileError(f"No audio file at {path}. Check the path.")
     max_seconds = limits.MAX_FILE_AUDIO_S if max_seconds is None else max_seconds
@@ -289,7 +290,8 @@ def stream_audio(path: str | os.PathLike, sample_rate: int, block: int, *, max_s
         width, channels, rate, frames = head
         if frames / rate > max_seconds:
             raise _too_long(path, frames / rate, frames, max_seconds, max_samples)
-        per = max(1, int(block * rate / sample_rate))
+        down = rate // math.gcd(rate, sample_rate)  # whole resampling periods: no drift between blocks
+        per = max(down, int(block * rate / sample_rate) // down * down)
         with wave.open(str(path), "rb") as w:
             left = frames
             while left > 0:

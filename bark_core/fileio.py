@@ -23,7 +23,7 @@ import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 
@@ -41,6 +41,7 @@ PART_SUFFIX = ".part"
 # ours now (".bark-k3j2h1x9.part") and the names earlier versions used (".take.wav.k3j2h1x9.part")
 PART_NAME = re.compile(r"^\.(bark-[a-z0-9_]{8}|.+\.[a-z0-9_]{8})\.part$")
 STALE_PART_AGE_S = 3600.0  # without file locks, a temporary file this old is an orphan
+FRESH_PART_S = 1.0  # with locks, an unlocked temporary file older than this is an orphan
 NAME_MAX = 255  # bytes in one file name on the usual filesystems (ext4, xfs, btrfs, APFS, NTFS in UTF-16 units)
 _DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG}
 
@@ -90,10 +91,13 @@ def clean_stale_parts(folder: str | os.PathLike) -> int:
         try:
             if not entry.is_file(follow_symlinks=False):
                 continue
+            age = now - entry.stat(follow_symlinks=False).st_mtime
             if fcntl is None:
-                if now - entry.stat(follow_symlinks=False).st_mtime < STALE_PART_AGE_S:
+                if age < STALE_PART_AGE_S:
                     continue
                 os.unlink(entry.path)
+            elif age < FRESH_PART_S:  # a writer may be between creating its file and locking it
+                continue
             else:
                 fd = os.open(entry.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
                 try:
@@ -114,7 +118,7 @@ def clean_stale_parts(folder: str | os.PathLike) -> int:
 
 def check_output_path(path: str | os.PathLike, *, overwrite: bool = True) -> Path:
     """The target as a Path, or an :class:`OutputPathError` saying why nothing can be written there."""
-    target = Path(path)
+    target = as_path(path, OutputPathError)
     if not target.name or target.name in (".", ".."):
         raise OutputPathError(f"{str(path)!r} names a folder, not a file. Add a file name.")
     parent = target.parent if str(target.parent) else Path(".")
@@ -136,9 +140,23 @@ def check_output_path(path: str | os.PathLike, *, overwrite: bool = True) -> Pat
     return target
 
 
+def as_path(path: Any, error: type[BarkError]) -> Path:
+    """``path`` as a Path, or ``error`` for what cannot name a file (not text, a NUL byte, unencodable text)."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise error(f"A file path must be text or a path, got {type(path).__name__}.")
+    text = os.fspath(path)
+    if not isinstance(text, str) or "\0" in text:
+        raise error(f"{text!r:.80} is not a usable file path (bytes or a NUL character); pass it as text.")
+    try:
+        os.fsencode(text)
+    except UnicodeError:
+        raise error(f"{text!r:.80} holds characters this system cannot put in a file name.") from None
+    return Path(text)
+
+
 def npz_path(path: str | os.PathLike) -> Path:
     """Where ``save(path)`` writes: ``path`` with ``.npz`` added if missing; a folder or empty name is an error."""
-    target = Path(path)
+    target = as_path(path, OutputPathError)
     try:
         is_dir = target.is_dir()
     except OSError:  # e.g. a name too long: atomic_write says so

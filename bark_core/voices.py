@@ -52,6 +52,11 @@ class Voice:
             self.semantic = _check("semantic_prompt", self.name, self.semantic, 1, None, C.SEMANTIC_VOCAB_SIZE)
         self.coarse = _check("coarse_prompt", self.name, self.coarse, 2, C.N_COARSE_CODEBOOKS, C.CODEBOOK_SIZE)
         self.fine = _check("fine_prompt", self.name, self.fine, 2, C.N_FINE_CODEBOOKS, C.CODEBOOK_SIZE)
+        longest = max(len(self.semantic), self.coarse.shape[1], self.fine.shape[1])
+        if longest > limits.MAX_VOICE_FRAMES:
+            raise VoiceError(f"voice {self.name!r} has a prompt of {longest:,} frames; at most "
+                             f"{limits.MAX_VOICE_FRAMES:,} (10 min) are accepted, and the stages use only the last "
+                             "few seconds. Build it from a time range (voice_from_artifacts(..., start_s=, end_s=)).")
         if self.partial:
             return
         want = round(C.SEMANTIC_TO_COARSE_RATIO / C.N_COARSE_CODEBOOKS, 1)

@@ -667,6 +667,23 @@ def test_long_audio_is_streamed_or_refused(tmp_path, long_flac, monkeypatch):
     assert not _new_problems(start), _new_problems(start)
 
 
+def test_streamed_detection_still_finds_the_mark(tmp_path, monkeypatch):
+    """Files detected in blocks (here: over a lowered memory limit) keep the carrier's phase: the mark is found."""
+    start = len(PROBLEMS)
+    rng = np.random.default_rng(0)
+    n = 24_000 * 75
+    envelope = 0.5 + 0.5 * np.sin(2 * np.pi * 3 * np.arange(n) / 24_000) ** 2
+    host = np.convolve(rng.standard_normal(n), np.ones(8) / 8, mode="same") * 0.2 * envelope  # coloured, speech-like
+    audio = Audio(samples=host.astype(np.float32), provenance=Provenance(stage="t"))
+    wav44 = export_audio(audio, tmp_path / "marked44.wav", sample_rate=44_100, quality=None)
+    flac = export_audio(audio, tmp_path / "marked.flac", quality=None)
+    monkeypatch.setattr(limits, "MAX_FILE_AUDIO_S", 30.0)
+    for path in (wav44, flac):
+        run_case(Case(f"streamed detect {path.suffix}", expect="ok", watch=(tmp_path,), memory_mb=250,
+                      check=lambda d: d.detected and abs(d.duration_s - 75) < 0.5), lambda p=path: detect(p))
+    assert not _new_problems(start), _new_problems(start)
+
+
 def test_long_inputs_to_stages_are_capped(models):
     start = len(PROBLEMS)
     prov = Provenance(stage="t")
@@ -772,6 +789,16 @@ def test_other_stage_and_pipeline_settings(models):
                                                  reviewer="Sam", note="\ud800", store=models.folder / "reviews"),
         "export target_db nan": lambda: export_audio(Audio(samples=np.zeros(24000), provenance=sem.provenance),
                                                      "/nonexistent/x.wav", normalize="peak", target_db=float("nan")),
+        "models device toaster": lambda: BarkModels(models.folder, device="toaster"),
+        "models device cuda:7": lambda: BarkModels(models.folder, device="cuda:7"),
+        "models dtype fp8": lambda: BarkModels(models.folder, dtype="fp8"),
+        "models size medium": lambda: BarkModels(models.folder, size={"coarse": "medium"}),
+        "models an int": lambda: BarkModels(123),
+        "load_artifact None": lambda: load_artifact(None),
+        "load_artifact NUL": lambda: load_artifact("a\0b.npz"),
+        "read_audio int": lambda: read_audio(5),
+        "export to an int": lambda: export_audio(_audio(), 5),
+        "save to bytes": lambda: sem.save(b"x.npz"),
         "export bitrate": lambda: export_audio(Audio(samples=np.zeros(24000), provenance=sem.provenance),
                                                "/nonexistent/x.mp3", bitrate=128),
     }
@@ -891,8 +918,12 @@ def test_stale_temporary_files_are_cleaned_and_live_ones_kept(tmp_path):
     stale = [tmp_path / ".bark-abcdefgh.part", tmp_path / ".take.wav.k3j2h1x9.part"]
     for p in stale:
         p.write_bytes(b"\0" * 1000)
+        os.utime(p, (1e9, 1e9))  # left long ago
     live = tmp_path / ".bark-livewrit.part"
     live.write_bytes(b"writing")
+    os.utime(live, (1e9, 1e9))  # old, but locked: a live (slow) writer
+    fresh = tmp_path / ".bark-justmade.part"  # unlocked but brand new: a writer about to lock it
+    fresh.write_bytes(b"")
     fd = os.open(live, os.O_RDONLY)
     fcntl.flock(fd, fcntl.LOCK_EX)  # held as a writer in another process would hold it
     foreign = tmp_path / "movie.mkv.part"  # another program's: not ours, never touched
@@ -900,9 +931,44 @@ def test_stale_temporary_files_are_cleaned_and_live_ones_kept(tmp_path):
     try:
         run_case(Case("write next to stale parts", expect="ok", watch=(tmp_path,), out=tmp_path,
                       may_delete=tuple(stale), check=lambda p: not any(s.exists() for s in stale)
-                      and live.exists() and foreign.exists()), lambda: _sem().save(tmp_path / "a.npz"))
+                      and live.exists() and fresh.exists() and foreign.exists()),
+                 lambda: _sem().save(tmp_path / "a.npz"))
     finally:
         os.close(fd)
+    assert not _new_problems(start), _new_problems(start)
+
+
+def test_a_killed_writer_leaves_no_file_and_its_temporary_file_is_cleaned(tmp_path):
+    """kill -9 in the middle of a write: nothing under the final name; the next write removes the orphan."""
+    start = len(PROBLEMS)
+    import time
+
+    final = tmp_path / "take.wav"
+    ready_r, ready_w = os.pipe()
+    pid = os.fork()  # a writer in another process (forked: no second interpreter start-up)
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            with atomic_write(final) as fh:
+                fh.write(b"x" * 100_000)
+                fh.flush()
+                os.write(ready_w, b"1")
+                time.sleep(60)
+        finally:
+            os._exit(0)
+    os.close(ready_w)
+    assert os.read(ready_r, 1) == b"1"
+    os.close(ready_r)
+    parts = list(tmp_path.glob(".bark-*.part"))
+    assert len(parts) == 1 and not final.exists()
+    _sem().save(tmp_path / "other.npz")  # the writer is alive: its temporary file stays
+    assert parts[0].exists()
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    assert not final.exists()
+    os.utime(parts[0], (time.time() - 5, time.time() - 5))  # the next write comes a few seconds later
+    run_case(Case("write after a killed writer", expect="ok", watch=(tmp_path,), out=tmp_path,
+                  may_delete=tuple(parts), check=lambda p: not parts[0].exists()),
+             lambda: _sem().save(tmp_path / "next.npz"))
     assert not _new_problems(start), _new_problems(start)
 
 

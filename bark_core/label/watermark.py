@@ -346,9 +346,14 @@ def prepare(audio: Any) -> tuple[np.ndarray, float]:
             samples, rate = read_audio(audio)
         except AudioTooLongError:
             n = 0
+            pending = np.zeros(0)
             for block in stream_audio(audio, WATERMARK_RATE, _BLOCK):
-                _fold_block(folded, block.astype(np.float64))
+                pending = np.concatenate([pending, block.astype(np.float64)])
                 n += block.size
+                while pending.size >= _BLOCK:  # whole periods per block: the carrier phase stays aligned
+                    _fold_block(folded, pending[:_BLOCK])
+                    pending = pending[_BLOCK:]
+            _fold_block(folded, pending)
             return np.fft.rfft(folded), n / WATERMARK_RATE
     else:
         samples, rate = _as_samples(audio)
