@@ -15,7 +15,9 @@ import fcntl
 import io
 import json
 import os
+import re
 import resource
+import shutil
 import signal
 import struct
 import subprocess
@@ -32,6 +34,7 @@ from hypothesis import strategies as st
 import bark_core
 from bark_core import (
     Audio,
+    BarkError,
     BarkModels,
     CoarseCodes,
     FineCodes,
@@ -1074,6 +1077,84 @@ def test_nodes_execute_on_hostile_input(nodes):
     msg = str(run_case(Case("node Load Fine message", watch=watch), lambda: found["BarkLoadFine"].execute(
         "take.audio.npz")))
     assert "Bark Load Audio" not in msg
+    assert not _new_problems(start), _new_problems(start)
+
+
+# ==================================================================================================
+# 8. Both command lines, run as a user runs them (a fresh process each)
+# ==================================================================================================
+
+class CliFailure(BarkError):
+    """A command that ended with exit status 2 and one ``error:`` line: what a clean CLI error looks like."""
+
+
+def _cli(argv: list[str], timeout: float = 120, ok: tuple[int, ...] = (0,)) -> str:
+    """Run ``python -m bark_core.cli ARGV``: exit 2 with one error line (``error: ...``, or ``FILE: error: ...``
+    from the commands that take many files) is a clean error; an exit status in ``ok`` is a result."""
+    import sys
+
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run([sys.executable, "-m", "bark_core.cli", *argv], capture_output=True, text=True,
+                          timeout=timeout, env=env, stdin=subprocess.DEVNULL)
+    lines = [line for line in proc.stderr.strip().splitlines() if not line.startswith(("note: ", "warning: "))]
+    if proc.returncode in ok:
+        return proc.stdout
+    clean = len(lines) == 1 and re.match(r"(\S+: )?error: ", lines[0]) and "Traceback" not in proc.stderr
+    if proc.returncode == 2 and clean:
+        raise CliFailure(lines[0])
+    raise RuntimeError(f"exit {proc.returncode}: {proc.stderr[-1500:]} | stdout: {proc.stdout[-500:]}")
+
+
+def test_command_lines_on_hostile_input(tmp_path, small_set):
+    """Both CLIs through a real process: each hostile input ends in exit 2 and one ``error:`` line."""
+    start = len(PROBLEMS)
+    voices = _voices_folder(tmp_path)
+    escaping = tmp_path / "escaping"
+    escaping.mkdir()
+    for name in ("text.pt", "coarse.pt", "fine.pt"):
+        os.link(small_set / name, escaping / name)
+    shutil.copytree(small_set / "tokenizer", escaping / "tokenizer")
+    manifest = json.loads((small_set / "bark_models.json").read_text())
+    manifest["files"]["text"] = "../outside.pt"
+    (escaping / "bark_models.json").write_text(json.dumps(manifest))
+    os.link(small_set / "text.pt", tmp_path / "outside.pt")
+    relabelled = _saved_voice(tmp_path, audio_voice_source(RIGHTS, file="jane.wav"), name="clone")
+    _edit_voice_meta(relabelled, lambda m: m["source"].update(kind="preset"))
+    fast_wav = _wav(tmp_path / "fast.wav", rate=2**31 - 1)
+    not_audio = tmp_path / "notes.wav"
+    not_audio.write_text("this is not audio")
+    empty = _wav(tmp_path / "empty.wav", frames=0)
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"id": "a", "text": ""}\n{"id": "a", "text": "hi", "voice": "nobody"}\nnot json\n')
+    scene = tmp_path / "scene.txt"
+    scene.write_text("Alice: hello\nBob: [pause forever] hi\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    say = ["say", "Hello", "--models", str(small_set), "-q"]
+    cases = {
+        "cache clear of a voices folder": (["cache", "clear", "--dir", str(voices)], "stage cache"),
+        "say with a manifest pointing outside": (["say", "Hello", "--models", str(escaping), "-o",
+                                                  str(out / "a.wav")], "outside"),
+        "say with a relabelled cloned voice": ([*say, "--voice", str(relabelled), "-o", str(out / "b.wav")], None),
+        "say with temperature nan": ([*say, "--text-temp", "nan", "-o", str(out / "c.wav")], None),
+        "say to a folder": ([*say, "-o", str(out)], None),
+        "label a WAV at 2**31-1 Hz": (["label", str(fast_wav), str(out / "d.wav")], "Hz"),
+        "detect a text file": (["detect", str(not_audio)], None),
+        "render a manifest of bad rows": (["render", str(rows), "-o", str(out / "job"), "--models", str(small_set)],
+                                          "line"),
+        "script with a malformed pause": (["script", str(scene), "-o", str(out / "scene"), "--models",
+                                           str(small_set)], "line"),
+        "clone without a rights record": (["clone", str(empty), "-o", str(out / "v.npz")], "rights"),
+        "clone of an empty recording": (["clone", str(empty), "-o", str(out / "v.npz"), "--rights-who", "Jane",
+                                         "--rights-what", "consent", "--semantic", "none", "--tiny"], None),
+    }
+    for name, (argv, word) in cases.items():
+        run_case(Case(f"cli {name}", watch=(tmp_path,), out=out, match=word), lambda a=argv: _cli(a))
+    # an empty take is not an error for `check`: it is a take that fails the check (exit 1), saying why
+    run_case(Case("cli check an empty WAV", expect="ok", watch=(tmp_path,), out=out,
+                  check=lambda report: "too_short" in report), lambda: _cli(["check", str(empty)], ok=(1,)))
+    assert len(list((voices / "v2").glob("*.npz"))) == 3
+    assert not list(out.rglob("*.wav")) and not list(out.rglob("*.npz"))
     assert not _new_problems(start), _new_problems(start)
 
 
