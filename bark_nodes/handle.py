@@ -21,7 +21,7 @@ import torch
 
 from bark_core import BarkModels, CheckpointError, ParameterError, StageCache, write_tiny_model_set
 from bark_core import constants as C
-from bark_core.models import resolve_dtype, suno_filename
+from bark_core.models import PRECISION_NAMES, resolve_dtype, suno_filename
 from bark_core.sampling import release, resolve_decoder
 from bark_core.stages import MANIFEST
 
@@ -41,7 +41,7 @@ HUB_NOTES = {
 # which model a node stage needs
 STAGE_MODEL = {"semantic": "text", "coarse": "coarse", "fine": "fine", "decode": "codec"}
 DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+PRECISIONS = PRECISION_NAMES  # bark_core's list, so a new precision reaches the loader by itself
 DOWNLOAD_DIRS = ("models/bark/hub", "huggingface cache")
 STAGE_CACHES = ("memory", "disk", "off")
 HF_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")  # transformers-format repos: one file, all stages

@@ -15,12 +15,13 @@ from dataclasses import dataclass
 
 import torch
 
+from .. import constants as C
 from ..errors import ParameterError
 
 DTYPES = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16, "float16": torch.float16,
           "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
 AUTOCAST_NAMES = ("autocast", "fp32-autocast", "amp")
-PRECISION_NAMES = ("auto", "fp32", "fp16", "bf16", "autocast")
+PRECISION_NAMES = C.PRECISION_NAMES
 
 
 @dataclass(frozen=True)
