@@ -167,7 +167,8 @@ def quantizer_spec(option: str) -> str | None:
     if option.startswith(QUANTIZERS_SUBDIR + "/"):
         name = option.split("/", 1)[1]
         if "/" in name or "\\" in name or name.startswith("."):
-            raise ValueError(f"quantizer {option!r} is not a plain file name in models/bark/{QUANTIZERS_SUBDIR}/.")
+            raise ParameterError(f"Quantizer {option!r} is not a plain file name in models/bark/{QUANTIZERS_SUBDIR}/; "
+                                 "pick one from the list (press R to refresh it).")
         for base in _comfy.bark_dirs():
             path = base / QUANTIZERS_SUBDIR / name
             if path.is_file():
