@@ -287,7 +287,16 @@ class ComfyServer:
         self.post_json("/interrupt", {})
 
     def free(self, unload_models: bool = True, free_memory: bool = True) -> None:
+        """POST /free and return once the server has acted on it.
+
+        The worker reads the /free flags between prompts, not when they are posted; a prompt queued right
+        after could still run on the old cache. So a tiny barrier prompt runs next: the worker checks the
+        flags right after it (or before it), always before anything queued later.
+        """
         self.post_json("/free", {"unload_models": unload_models, "free_memory": free_memory})
+        barrier = {"1": {"class_type": "PrimitiveString", "inputs": {"value": "barrier"}},
+                   "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 0]}}}
+        self.run(barrier, timeout=120)
 
     def websocket(self, timeout: float = 10.0) -> WebSocket:
         return WebSocket("127.0.0.1", self.port, f"/ws?clientId={self.client_id}", timeout)

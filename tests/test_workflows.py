@@ -52,6 +52,7 @@ def test_every_file_a_workflow_saves_is_marked(comfy, example: Path):  # noqa: F
         if path.parent.name == "audio":  # Bark Save Labelled Audio: the label too, without local paths
             label = read_label(path)
             assert label["AI_GENERATED"] is True, path.name
+            assert label["digital_source_type"].endswith("/algorithmicMedia"), label  # the tiny set is untrained
             blob = path.read_bytes()
             assert str(comfy.root).encode() not in blob and str(Path.home()).encode() not in blob, path.name
             assert json.dumps(label).find(str(comfy.root)) < 0
