@@ -87,6 +87,8 @@ def test_script_errors_keep_their_line_numbers(tmp_path: Path):
                     encoding="utf-8")
     with pytest.raises(ManifestError, match=r"cues\.srt, line \d+: "):
         load_manifest(cues)
+    with pytest.raises(ManifestError, match=r"no voice map, and the speakers Narrator, Alice, Bob need voices"):
+        load_manifest(SCENES / "cues.srt")
     rows = tmp_path / "job.jsonl"
     rows.write_text('{"id": "a", "text": "hi"}\n', encoding="utf-8")
     with pytest.raises(ManifestError, match="voice map applies to script"):

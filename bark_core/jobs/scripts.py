@@ -70,6 +70,10 @@ def script_rows(script: Script | str | os.PathLike, voices: VoiceMap | str | os.
     seed = script.header.get("seed")
     out.seed = seed if isinstance(seed, int) and not isinstance(seed, bool) else None
     names = [n for n in vmap.entries if n != "*"]
+    if not vmap.entries and script.speakers:  # one message, not one per line
+        raise ScriptError(f"no voice map, and the speakers {', '.join(script.speakers)} need voices. Pass --voices "
+                          "MAP (a .toml like examples/scenes/voices.toml) or add a [voices] header; "
+                          "'*' = \"none\" gives every speaker a random voice.", None, script.source)
     for line in script.spoken:
         record: dict[str, Any] = {"id": f"{stem}-{line.lineno:04d}", "text": line.text, "speaker": line.speaker}
         problem = None
