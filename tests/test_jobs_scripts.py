@@ -103,6 +103,7 @@ def test_a_rights_record_in_the_voice_map_reaches_the_planned_voice(tmp_path: Pa
     plan = plan_job(m, tiny_models, spec=ModelSpec(models=str(tiny_dir), device="cpu"))
     voice = plan.voices[plan.tasks[0].voice]
     assert voice.source["rights"]["who"] == "Ada Example"
+    assert "rights" not in tiny_models.voice("v2/en_speaker_3").source  # the shared preset is left as it was
 
 
 def test_cli_renders_an_srt_as_rows_and_its_written_manifest_gives_the_same_files(tmp_path: Path, tiny_dir: Path,

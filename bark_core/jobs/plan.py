@@ -8,6 +8,7 @@ worker count, row order or batch composition.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
@@ -194,6 +195,7 @@ def plan_job(manifest: Manifest, models: BarkModels, *, spec: ModelSpec, job_see
             voice = models.voice(voice_path(spec_text, manifest.base_dir))
             rights = manifest.rights.get(spec_text)
             if rights is not None and voice is not None:  # a script's voice map keeps a clone's record beside it
+                voice = copy.copy(voice)  # not on the models' shared voice: another job may not name that record
                 voice.source = {**voice.source, RIGHTS_KEY: rights.to_dict()}
             resolved[spec_text] = voice
         return resolved[spec_text]
