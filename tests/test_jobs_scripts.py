@@ -135,3 +135,19 @@ def test_cli_renders_an_srt_as_rows_and_its_written_manifest_gives_the_same_file
     # the same rows planned from the JSONL land on the same content-addressed names: nothing left to render
     assert main(["render", str(jsonl), "-o", str(out), "--resume", "--dry-run", *common]) == 0
     assert "to render: 0  already done: 10" in capsys.readouterr().out
+
+
+def test_npz_voices_are_read_from_the_folder_of_the_file_that_names_them(tmp_path: Path, tiny_models,
+                                                                          tiny_dir: Path, monkeypatch):
+    sub, maps = tmp_path / "scenes", tmp_path / "maps"
+    sub.mkdir()
+    maps.mkdir()
+    tiny_models.voice("v2/en_speaker_3").save(sub / "ada.npz")
+    tiny_models.voice("v2/en_speaker_1").save(maps / "bo.npz")
+    (sub / "scene.txt").write_text('---\n[voices]\nAda = "ada.npz"\n---\nAda: Hello.\nBo: Hi.\n', encoding="utf-8")
+    (maps / "v.toml").write_text('[voices]\nBo = "bo.npz"\n', encoding="utf-8")
+    monkeypatch.chdir(tmp_path)  # relative paths all the way: the header's from scenes/, the map's from maps/
+    m = load_manifest(Path("scenes/scene.txt"), voices=Path("maps/v.toml"))
+    plan = plan_job(m, tiny_models, spec=ModelSpec(models=str(tiny_dir), device="cpu"))
+    assert [plan.voices[t.voice].id for t in plan.tasks] == [tiny_models.voice(str(sub / "ada.npz")).id,
+                                                               tiny_models.voice(str(maps / "bo.npz")).id]

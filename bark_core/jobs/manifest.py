@@ -346,7 +346,7 @@ def load_manifest(source: str | os.PathLike | Iterable[Mapping[str, Any]], *, sk
         except BarkError as exc:  # a bad tag, reversed cues, a bad voice map: the script's own message and line
             raise ManifestError(str(exc)) from exc
         rows, problems = parse_rows(got.records)
-        name, base = path.name, got.base_dir
+        name, base = path.name, None  # the voice map already read .npz paths from the file that names them
         extra = {"rights": got.rights, "notes": got.notes, "seed": got.seed}
     elif voices is not None:
         raise ManifestError("a voice map applies to script and subtitle files (.txt, .srt, .vtt); a manifest names "

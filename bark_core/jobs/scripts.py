@@ -40,13 +40,7 @@ class ScriptRows:
     rights: dict[str, RightsRecord] = field(default_factory=dict)  # voice spec -> rights record from the map
     notes: list[str] = field(default_factory=list)
     source: str = "script"
-    base_dir: Path | None = None
     seed: int | None = None  # the header's seed, a default job seed
-
-    @property
-    def rows(self) -> list[dict[str, Any]]:
-        """The records alone, as JSONL lines would hold them (``bark-core render --write-manifest``)."""
-        return [rec for _, rec, why in self.records if why is None]
 
 
 def _stem(source: str) -> str:
@@ -61,12 +55,13 @@ def script_rows(script: Script | str | os.PathLike, voices: VoiceMap | str | os.
     if not isinstance(script, Script):
         path = Path(script)
         script = read_script(path)
+    # .npz paths are relative to the file that names them; the map makes them whole, so rows need no base
     base = path.parent if path is not None else None
     vmap = VoiceMap.from_mapping(script.header.get("voices"), base=base, source=script.source)
     if voices is not None:
         vmap = vmap.merged(voices if isinstance(voices, VoiceMap) else VoiceMap.from_file(voices))
     stem = _stem(script.source)
-    out = ScriptRows(records=[], source=script.source, base_dir=base)
+    out = ScriptRows(records=[], source=script.source)
     seed = script.header.get("seed")
     out.seed = seed if isinstance(seed, int) and not isinstance(seed, bool) else None
     names = [n for n in vmap.entries if n != "*"]
