@@ -169,3 +169,16 @@ def test_say_long_with_tries_scores_every_chunk_and_prints_the_drift(tiny_dir, t
     assert read_label(out)["AI_GENERATED"]
     assert say_main(["Hi.", "--tries", "2", "--models", str(tiny_dir), "-o", str(tmp_path / "x.wav")]) == 2
     assert "add --long" in capsys.readouterr().err
+
+
+def test_header_npz_voices_are_read_from_the_scripts_folder(cached_models, tmp_path, monkeypatch):
+    sub = tmp_path / "scenes"
+    sub.mkdir()
+    cached_models.voice("v2/en_speaker_3").save(sub / "ada.npz")
+    (sub / "scene.txt").write_text('---\n[voices]\nAda = "ada.npz"\n---\nAda: Hello.\n', encoding="utf-8")
+    monkeypatch.chdir(tmp_path)  # not the script's folder
+    script = read_script(Path("scenes/scene.txt"))
+    assert script.folder == "scenes"
+    prod = render_script(cached_models, script, seed=1, policy=RetakePolicy(max_tries=1, check_script=False,
+                                                                              check_speaker=False), **SHORT)
+    assert prod.voices.entry("Ada").spec == str(Path("scenes") / "ada.npz") and len(prod.rows()) == 1

@@ -51,12 +51,10 @@ def _stem(source: str) -> str:
 def script_rows(script: Script | str | os.PathLike, voices: VoiceMap | str | os.PathLike | None = None) -> ScriptRows:
     """Rows for every spoken line of ``script`` (a :class:`Script` or a path), voices from its header and
     ``voices`` (a :class:`VoiceMap` or a map file, which overrides the header)."""
-    path = None
     if not isinstance(script, Script):
-        path = Path(script)
-        script = read_script(path)
+        script = read_script(Path(script))
     # .npz paths are relative to the file that names them; the map makes them whole, so rows need no base
-    base = path.parent if path is not None else None
+    base = Path(script.folder) if script.folder is not None else None
     vmap = VoiceMap.from_mapping(script.header.get("voices"), base=base, source=script.source)
     if voices is not None:
         vmap = vmap.merged(voices if isinstance(voices, VoiceMap) else VoiceMap.from_file(voices))
