@@ -7,12 +7,14 @@ from typing import Any
 
 from bark_core import constants as C
 from bark_core.label import mark_output
+from bark_core.script import RetakePolicy, chunk_scorer
 from bark_core.stages import CONTINUITY_MODES, DEFAULT_MAX_CHARS, LongFormError, LongTake, generate_long
 
 from . import _comfy
 from ._api import io
 from .audio import to_comfy
 from .handle import BarkHandle
+from .nodes_script import Policy
 from .nodes_stages import (
     STAGE_SPANS,
     _duration,
@@ -48,6 +50,8 @@ def chunk_summary(long: LongTake, seed: int, continuity: str) -> str:
     for i, (text, take, chunk_seed, voice) in enumerate(
             zip(long.chunks, long.takes, long.seeds, long.voices_used, strict=False), start=1):
         lines.append(f"{i}. {take.audio.duration_s:.2f} s, seed {chunk_seed}, voice {voice or 'none'}: {text}")
+    if long.scores:
+        lines += ["", long.drift_report()]
     return "\n".join(lines)
 
 
@@ -60,8 +64,9 @@ class BarkLongForm(io.ComfyNode):
             category=CATEGORY,
             description="Speaks a text of any length: splits it at sentence ends into chunks of at most "
                         "max_chars, generates each chunk with all four stages, and joins them with gap_s of "
-                        "silence. One seed repeats the whole piece. The progress bar runs over chunks and stages; "
-                        "a failing chunk is named in the error.",
+                        "silence. One seed repeats the whole piece. With a Bark Retake Policy, each chunk is "
+                        "scored and retaken until it passes, and the chunks output reports its drift. The progress "
+                        "bar runs over chunks and stages; a failing chunk is named in the error.",
             inputs=[
                 models_input(),
                 io.String.Input("text", multiline=True, default=LONG_TEXT,
@@ -87,6 +92,11 @@ class BarkLongForm(io.ComfyNode):
                 temp_input("fine_temp", C.DEFAULT_FINE_TEMP, "the fine stage"),
                 top_k_input(), top_p_input(), min_eos_input(), max_duration_input(),
                 watermark_input("Bark Long-form"),
+                Policy.Input("policy", optional=True,
+                             tooltip="From Bark Retake Policy: score every chunk (WER of an offline transcript, "
+                                     "speaker similarity to the first chunk, quality) and retake it up to "
+                                     "max_tries candidates; the chunks output then lists each chunk's drift. "
+                                     "Without it each chunk is taken as it comes."),
             ],
             outputs=[io.Audio.Output(display_name="audio"),
                      io.String.Output(display_name="chunks", tooltip="One line per chunk: duration, seed, voice, "
@@ -99,7 +109,7 @@ class BarkLongForm(io.ComfyNode):
                 semantic_temp: float = C.DEFAULT_SEMANTIC_TEMP, coarse_temp: float = C.DEFAULT_COARSE_TEMP,
                 fine_temp: float = C.DEFAULT_FINE_TEMP, top_k: int = 0, top_p: float = 1.0,
                 min_eos_p: float = C.DEFAULT_MIN_EOS_P, max_duration_s: float = 0.0,
-                voice: Any = None, watermark: bool = True) -> io.NodeOutput:
+                voice: Any = None, watermark: bool = True, policy: RetakePolicy | None = None) -> io.NodeOutput:
         bar = _comfy.Progress(1000)
 
         def progress(chunk: int, n_chunks: int, stage: str, done: int, total: int) -> None:
@@ -107,10 +117,11 @@ class BarkLongForm(io.ComfyNode):
             width = bar.total / n_chunks
             bar.callback((chunk - 1) * width + width * start / 100, width * span / 100)(done, total)
 
+        scoring = {} if policy is None else {"scorer": chunk_scorer(policy), "max_tries": policy.max_tries}
         try:
             with models.hinted() as m:  # each stage loads its model only if the stage cache misses
                 long = generate_long(m, text, voice, seed=seed, continuity=continuity, reset_every=reset_every,
-                                     gap_s=gap_s, max_chars=max_chars, progress=progress,
+                                     gap_s=gap_s, max_chars=max_chars, progress=progress, **scoring,
                                      semantic_temp=_temp(semantic_temp), coarse_temp=_temp(coarse_temp),
                                      fine_temp=_temp(fine_temp), top_k=_top_k(top_k), top_p=_top_p(top_p),
                                      min_eos_p=min_eos_p, max_gen_duration_s=_duration(max_duration_s))

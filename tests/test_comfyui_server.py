@@ -173,7 +173,9 @@ def check_labelled_file(path: Path, inputs: dict[str, Any], max_s: float, *,
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
 def test_example_workflow_runs(server: ComfyServer, example: Path):
     t0 = time.monotonic()
-    prompt = load_api_workflow(example, loader=TINY, max_duration_s=TAKE_S)
+    # Bark Script: one candidate per line on quality alone, as in tests/test_workflows.py
+    prompt = load_api_workflow(example, loader=TINY, max_duration_s=TAKE_S, max_tries=1, check_script=False,
+                               check_speaker=False)
     entry = server.run(prompt, timeout=400)
     files = server.output_files(entry)
     assert files, f"{example.name} saved nothing"
@@ -186,7 +188,7 @@ def test_example_workflow_runs(server: ComfyServer, example: Path):
         if path.suffix == ".flac":
             rate, channels, samples = flac_info(path)
             assert (rate, channels) == (24000, 1)
-            if example.stem != "bark_long_form":
+            if example.stem not in ("bark_long_form", "bark_script"):
                 assert 0 < samples <= (TAKE_S + 0.1) * rate * 2 and samples % 320 == 0, samples
         elif path.suffix == ".png":
             assert png_size(path)[0] == 960
@@ -208,6 +210,8 @@ def test_example_workflow_runs(server: ComfyServer, example: Path):
             assert n_chunks >= 2 and total <= n_chunks * TAKE_S + (n_chunks - 1) * 0.25 + 0.01
             max_s = total + 0.1
             assert abs(ffprobe(saved[0])["duration"] - total) < 0.05
+        elif example.stem == "bark_script":  # 5 speech segments of <= TAKE_S, pauses 0.8 + 0.8 + 1.2, 3 turn gaps
+            max_s = 5 * TAKE_S + 2.8 + 3 * 0.35 + 0.5
         labels[node_id] = check_labelled_file(saved[0], node["inputs"], max_s)
     if example.stem == "bark_stagewise":
         stages = labels["7"]["stages"]  # the example gives each stage its own seed: the label keeps all three
@@ -230,6 +234,10 @@ def test_example_workflow_runs(server: ComfyServer, example: Path):
         assert node_text(entry, "6").startswith("Watermark not detected")  # the unlabelled take
     elif example.stem == "bark_long_form":
         assert labels["5"]["extra"]["chunks"] >= 2 and labels["5"]["seed"] == 2024
+    elif example.stem == "bark_script":
+        report = node_text(entry, "5")
+        assert "Alice" in report and "Bob" in report and "lines passed" in report
+        assert node_text(entry, "6").count("-->") == 4  # the SRT of the four placed lines
     print(f"{example.stem}: {time.monotonic() - t0:.1f} s, {[p.name for p in files]}")
 
 

@@ -729,7 +729,8 @@ def test_long_form_node(comfy, handle, chain, monkeypatch):
 
     assert data["seed"] == 11 and data["text_sha256"] == hashlib.sha256(text.encode()).hexdigest()
     assert data["extra"]["chunks"] == 2 and data["voice_origin"]["kind"] == "preset"
-    assert [i.id for i in comfy.nodes["BarkLongForm"].GET_SCHEMA().inputs if i.optional] == ["voice", "watermark"]
+    assert [i.id for i in comfy.nodes["BarkLongForm"].GET_SCHEMA().inputs if i.optional] == ["voice", "watermark",
+                                                                                           "policy"]
 
 
 def test_long_form_failure_names_the_chunk_and_cancel_stays_cancel(comfy, handle, monkeypatch):

@@ -64,3 +64,16 @@ def test_script_node_errors_name_the_line(comfy, disk_handle):  # noqa: F811
         comfy.nodes["BarkScript"].execute(disk_handle, "Carol: Hello.", seed=1, voices='Alice = "v2/en_speaker_9"')
     with pytest.raises(ValueError, match="outside"):
         comfy.nodes["BarkScript"].execute(disk_handle, "", seed=1, script_file="../secret.txt")
+
+
+def test_long_form_node_with_a_policy_retakes_chunks_and_reports_drift(comfy, disk_handle):  # noqa: F811
+    policy = comfy.nodes["BarkRetakePolicy"].execute(max_tries=2, check_script=False, check_quality=False)[0]
+    audio, summary = comfy.nodes["BarkLongForm"].execute(disk_handle, "First one. Second one.", seed=5,
+                                                         max_chars=12, max_duration_s=0.2,
+                                                         voice="v2/en_speaker_6", policy=policy).args
+    lines = summary.splitlines()
+    head = lines.index("chunk  tries  WER    sim    drift  verdict")
+    rows = [ln.split() for ln in lines[head + 1:head + 3]]
+    assert [r[0] for r in rows] == ["1", "2"] and all(r[1] in ("1", "2") for r in rows)
+    assert rows[0][4] == "-" and float(rows[1][4]) >= 0.0  # chunk 1 is the reference; chunk 2's drift from it
+    assert audio["sample_rate"] == 24000

@@ -91,6 +91,10 @@ def test_long_form_chunks_are_scored_retaken_and_report_drift(cached_models):
     assert long.drift()[0] is None and isinstance(long.drift()[1], float)
     assert 1 <= long.tries[1] <= 2 and len(long.scores[1]["candidates"]) == long.tries[1]
     assert long.seeds[1] == long.scores[1]["seed"]
+    report = long.drift_report().splitlines()
+    assert report[0].split() == ["chunk", "tries", "WER", "sim", "drift", "verdict"] and len(report) == 4
+    assert report[2].split()[:2] == ["2", str(long.tries[1])] and report[2].split()[4] == f"{long.drift()[1]:.2f}"
+    assert report[3].startswith("largest drift")
     plain = generate_long(cached_models, "First one. Second one.", "v2/en_speaker_6", seed=5, max_chars=12, **FAST)
     assert plain.seeds[0] == long.seeds[0] and plain.scores == []  # without a scorer nothing changes
 
@@ -149,3 +153,32 @@ def test_cli_renders_a_two_speaker_script_and_a_ten_cue_srt(tiny_dir, tmp_path, 
     assert len(list((tmp_path / "cues" / "lines").glob("*.wav"))) == 10
     assert cli_main(["script", str(EXAMPLES / "cues.srt"), "-o", str(tmp_path / "cues"), *quick]) == 2
     assert "already exists" in capsys.readouterr().err
+
+
+def test_say_long_with_tries_scores_every_chunk_and_prints_the_drift(tiny_dir, tmp_path, capsys):
+    from bark_core.cli import say_main
+
+    out = tmp_path / "long.wav"
+    args = ["First one here. Second one now.", "--long", "--models", str(tiny_dir), "--device", "cpu", "-q",
+            "--max-duration", "0.2", "--seed", "3", "-o", str(out)]
+    assert say_main([*args, "--tries", "2", "--asr", "pocketsphinx"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    head = printed.index("chunk  tries  WER    sim    drift  verdict")
+    first = printed[head + 1].split()
+    assert first[:2] == ["1", "2"] and first[5] == "fail:"  # untrained noise never passes: both tries made
+    assert read_label(out)["AI_GENERATED"]
+    assert say_main(["Hi.", "--tries", "2", "--models", str(tiny_dir), "-o", str(tmp_path / "x.wav")]) == 2
+    assert "add --long" in capsys.readouterr().err
+
+
+def test_header_npz_voices_are_read_from_the_scripts_folder(cached_models, tmp_path, monkeypatch):
+    sub = tmp_path / "scenes"
+    sub.mkdir()
+    cached_models.voice("v2/en_speaker_3").save(sub / "ada.npz")
+    (sub / "scene.txt").write_text('---\n[voices]\nAda = "ada.npz"\n---\nAda: Hello.\n', encoding="utf-8")
+    monkeypatch.chdir(tmp_path)  # not the script's folder
+    script = read_script(Path("scenes/scene.txt"))
+    assert script.folder == "scenes"
+    prod = render_script(cached_models, script, seed=1, policy=RetakePolicy(max_tries=1, check_script=False,
+                                                                              check_speaker=False), **SHORT)
+    assert prod.voices.entry("Ada").spec == str(Path("scenes") / "ada.npz") and len(prod.rows()) == 1

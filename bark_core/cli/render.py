@@ -7,6 +7,7 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import constants as C
@@ -78,16 +79,55 @@ def _spec(args: argparse.Namespace) -> ModelSpec:
                      stage_cache=args.stage_cache)
 
 
+def _script_job(args: argparse.Namespace) -> Any:
+    """A script or subtitle file as a manifest (one row per spoken line), or the manifest path as given."""
+    from ..jobs import load_manifest
+    from ..jobs.manifest import SCRIPT_SUFFIXES
+
+    if Path(args.manifest).suffix.lower() not in SCRIPT_SUFFIXES:
+        if args.voices is not None or args.write_manifest is not None:
+            raise BarkError("--voices and --write-manifest apply to scripts and subtitles (.txt, .srt, .vtt); a "
+                            f"manifest names each row's voice itself: {args.manifest}")
+        return args.manifest
+    manifest = load_manifest(args.manifest, voices=args.voices, skip_invalid=args.skip_invalid)
+    for note in manifest.notes:
+        print(f"note: {args.manifest}: {note}", file=sys.stderr)
+    return manifest
+
+
+def _write_manifest(manifest: Any, path: Path) -> None:
+    from ..fileio import atomic_write
+
+    lines = []
+    for row in manifest.rows:
+        rec = {k: v for k, v in row.to_dict().items() if k != "line" and v not in (None, {})}
+        lines.append(json.dumps(rec, ensure_ascii=False) + "\n")
+    with atomic_write(path) as fh:
+        fh.write("".join(lines).encode("utf-8"))
+    print(f"wrote {len(lines)} rows to {path}" + (f" ({len(manifest.skipped)} invalid lines left out)"
+                                                   if manifest.skipped else ""))
+    if manifest.rights:
+        print("note: rights records from the voice map are not in the manifest; render the script itself, or "
+              "use voices whose .npz carries its record.", file=sys.stderr)
+
+
 def run_render(args: argparse.Namespace) -> int:
     from ..jobs import OutputOptions, render_job  # heavy imports only when a job runs
     from ..jobs.render import dry_run
 
+    job = _script_job(args)
+    if args.write_manifest is None and args.output is None:
+        raise BarkError("bark-core render needs -o DIR, the job folder for files, log and report.")
+    if args.write_manifest is not None:
+        _write_manifest(job, args.write_manifest)
+        return 0
+    seed = args.seed if args.seed is not None else (getattr(job, "seed", None) or 0)
     spec = _spec(args)
     output = OutputOptions(format=args.format, sample_rate=args.sample_rate, normalize=args.normalize)
-    common = dict(spec=spec, output=output, job_seed=args.seed, defaults=_settings(args.set),
+    common = dict(spec=spec, output=output, job_seed=seed, defaults=_settings(args.set),
                   skip_invalid=args.skip_invalid)
     if args.dry_run:
-        info = dry_run(args.manifest, args.output, **common)
+        info = dry_run(job, args.output, **common)
         if args.json:
             print(json.dumps(info, indent=2))
             return 0
@@ -105,7 +145,7 @@ def run_render(args: argparse.Namespace) -> int:
         print("note: tiny UNTRAINED models - the result is noise, not speech.", file=sys.stderr)
     bar = None if args.quiet else JobBar()
     try:
-        s = render_job(args.manifest, args.output, ray=args.ray, workers=args.workers, batch_size=args.batch_size,
+        s = render_job(job, args.output, ray=args.ray, workers=args.workers, batch_size=args.batch_size,
                        resume=args.resume, progress=bar, **common)
     finally:
         if bar:
@@ -128,8 +168,13 @@ def add_render_commands(sub: Any) -> None:
                        description="Render every row of a manifest (JSONL or CSV: id, text, voice, seed, speaker, "
                                    "out, settings) into labelled files under content-addressed names, with a "
                                    "results log (results.jsonl) and a report (report.html, report.csv).")
-    p.add_argument("manifest", help="the job: a .jsonl or .csv file, one row per line")
-    p.add_argument("-o", "--output", required=True, metavar="DIR", help="job folder for files, log and report")
+    p.add_argument("manifest", help="the job: a .jsonl or .csv file, one row per line; or a script (.txt) or "
+                                    "subtitles (.srt, .vtt): one row per spoken line, id = file stem + line number")
+    p.add_argument("-o", "--output", metavar="DIR", help="job folder for files, log and report")
+    p.add_argument("--voices", type=Path, default=None, metavar="MAP",
+                   help="for a script or subtitles: speaker -> voice map (.toml/.json) over the script header's")
+    p.add_argument("--write-manifest", type=Path, default=None, metavar="FILE.jsonl",
+                   help="for a script or subtitles: write its rows as a JSONL manifest to edit, and stop")
     p.add_argument("--ray", default=None, metavar="auto|local|ADDRESS",
                    help="render through Ray Data: 'local' starts a cluster on this machine, 'auto' joins the "
                         "running one, or a cluster address (needs pip install 'bark-stages[ray]')")
@@ -141,7 +186,9 @@ def add_render_commands(sub: Any) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the plan (rows, voices, audio estimate) and stop")
     p.add_argument("--json", action="store_true", help="with --dry-run: the plan as JSON")
     p.add_argument("--skip-invalid", action="store_true", help="render the valid rows and report the bad ones")
-    p.add_argument("--seed", type=int, default=0, help="job seed: rows without a seed get hash(job seed, row id)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="job seed: rows without a seed get hash(job seed, row id) (default: a script header's "
+                        "seed, else 0)")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help=f"a default setting for every row ({', '.join(C.JOB_SETTINGS)})")
     p.add_argument("--format", default="wav", choices=["wav", "flac", "mp3", "ogg"],

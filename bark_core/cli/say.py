@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import constants as C
-from ..errors import OutputPathError
+from ..errors import OutputPathError, ParameterError
 from .checks import check_new_file, check_output, check_writable_folder, probability, seconds
 from .checks import seed as seed_type
 from .checks import temperature as temp_type
@@ -71,6 +71,11 @@ class ProgressBar:
 def _check_say_args(args: argparse.Namespace) -> Path:
     """Every path the run will write, checked before any model loads."""
     out, _ = check_output(args.output, overwrite=args.overwrite)
+    if getattr(args, "tries", 1) != 1 and not args.long:
+        raise ParameterError("--tries scores and retakes the chunks of a long text; add --long (for one line "
+                             "with retakes, write it as a one-line script for bark-core script).")
+    if not 1 <= getattr(args, "tries", 1) <= 20:
+        raise ParameterError(f"--tries must be 1..20 candidates per chunk, got {args.tries}.")
     if args.save_artifacts:
         folder = Path(args.save_artifacts).expanduser()
         check_writable_folder(folder, "--save-artifacts")
@@ -111,7 +116,14 @@ def _say(args: argparse.Namespace, models: Any, out: Path) -> int:
     try:
         if args.long:
             progress = None if bar is None else (lambda k, n, stage, done, total: bar(f"{k}/{n} {stage}", done, total))
-            result = generate_long(models, args.text, args.voice, seed=args.seed, progress=progress, **settings)
+            scoring = {}
+            if args.tries > 1:  # each chunk judged on WER and similarity to chunk 1, retaken until it passes
+                from ..script import RetakePolicy, chunk_scorer
+
+                policy = RetakePolicy(max_tries=args.tries, asr_engine=args.asr)
+                scoring = {"scorer": chunk_scorer(policy), "max_tries": args.tries}
+            result = generate_long(models, args.text, args.voice, seed=args.seed, progress=progress, **scoring,
+                                   **settings)
             takes, audio, master = result.takes, result.audio, result.seed
             meta = result.label_meta()
         else:
@@ -133,6 +145,8 @@ def _say(args: argparse.Namespace, models: Any, out: Path) -> int:
                 art.save(folder / f"{stem}.{art.KIND}.npz", overwrite=args.overwrite)
     if args.save_voice:
         takes[-1].voice(name=out.stem).save(args.save_voice, overwrite=args.overwrite)
+    if args.long and args.tries > 1:
+        print(result.drift_report())
     print(f"wrote {written} ({audio.duration_s:.2f} s, seed {master}; --seed {master} makes it again)")
     return 0
 
@@ -162,6 +176,12 @@ def add_say_arguments(p: argparse.ArgumentParser) -> None:
                         "needs 1)")
     p.add_argument("--long", action="store_true",
                    help="text longer than one generation (~14 s): speak it in sentence chunks and join them")
+    p.add_argument("--tries", type=int, default=1, metavar="N",
+                   help="with --long: score each chunk (WER of an offline transcript, speaker similarity to the "
+                        "first chunk, quality) and retake it up to N candidates; prints each chunk's drift "
+                        "(default 1: no scoring)")
+    p.add_argument("--asr", default="auto", choices=["auto", "faster-whisper", "whisper", "pocketsphinx"],
+                   help="with --tries: the recogniser (auto: a cached Whisper if installed, else pocketsphinx)")
     p.add_argument("--save-artifacts", metavar="DIR", help="also save semantic/coarse/fine artifacts (.npz) here")
     p.add_argument("--save-voice", metavar="NPZ", help="also save this take as a voice file")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")

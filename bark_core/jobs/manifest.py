@@ -21,6 +21,7 @@ from .. import constants as C
 from ..errors import BarkError
 
 ROW_FIELDS = ("id", "text", "voice", "seed", "speaker", "out", "settings")
+SCRIPT_SUFFIXES = (".txt", ".script", ".srt", ".vtt")  # read as scripts, one row per spoken line
 OUTPUT_FORMATS = ("wav", "flac", "mp3", "ogg")  # what bark_core.label.export_audio writes
 MAX_SEED = C.MAX_SEED
 
@@ -119,6 +120,9 @@ class Manifest:
     source: str = "<rows>"
     base_dir: Path | None = None  # relative voice paths are read from here (the manifest's folder)
     skipped: list[Problem] = field(default_factory=list)
+    rights: dict[str, Any] = field(default_factory=dict)  # voice spec -> RightsRecord (a script's voice map)
+    notes: list[str] = field(default_factory=list)  # what a script's rows leave out (pauses inside lines)
+    seed: int | None = None  # a script header's seed: the job seed unless one is given
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -320,16 +324,34 @@ def check_voices(rows: list[Row], resolve: Callable[[str], Any]) -> list[Problem
 
 
 def load_manifest(source: str | os.PathLike | Iterable[Mapping[str, Any]], *, skip_invalid: bool = False,
-                  resolve_voice: Callable[[str], Any] | None = None) -> Manifest:
+                  resolve_voice: Callable[[str], Any] | None = None, voices: Any = None) -> Manifest:
     """Read and validate a whole manifest before any work starts.
 
-    ``source`` is a ``.jsonl``/``.csv`` path or an iterable of row dicts (for callers that build rows,
-    such as a script or subtitle parser; their line numbers count from 1). ``resolve_voice`` checks
-    voices (``BarkModels.voice``); without it voices are checked when the job is planned. Raises
-    :class:`ManifestError` listing every bad row unless ``skip_invalid``, which keeps them in
-    ``Manifest.skipped``.
+    ``source`` is a ``.jsonl``/``.csv`` path, a script or subtitle file (``.txt``, ``.srt``, ``.vtt``:
+    one row per spoken line, see :mod:`bark_core.jobs.scripts`; ``voices`` is then a voice map file or
+    ``VoiceMap`` over the script header's), or an iterable of row dicts (line numbers count from 1).
+    ``resolve_voice`` checks voices (``BarkModels.voice``); without it voices are checked when the job
+    is planned. Raises :class:`ManifestError` listing every bad row unless ``skip_invalid``, which keeps
+    them in ``Manifest.skipped``.
     """
-    if isinstance(source, (str, os.PathLike)):
+    extra: dict[str, Any] = {}
+    if isinstance(source, (str, os.PathLike)) and Path(source).suffix.lower() in SCRIPT_SUFFIXES:
+        from .scripts import script_rows
+
+        path = Path(source)
+        if not path.is_file():
+            raise ManifestError(f"No script at {path}. Pass a .txt script, an .srt or a .vtt file.")
+        try:
+            got = script_rows(path, voices)
+        except BarkError as exc:  # a bad tag, reversed cues, a bad voice map: the script's own message and line
+            raise ManifestError(str(exc)) from exc
+        rows, problems = parse_rows(got.records)
+        name, base = path.name, None  # the voice map already read .npz paths from the file that names them
+        extra = {"rights": got.rights, "notes": got.notes, "seed": got.seed}
+    elif voices is not None:
+        raise ManifestError("a voice map applies to script and subtitle files (.txt, .srt, .vtt); a manifest names "
+                            "each row's voice in its voice field.")
+    elif isinstance(source, (str, os.PathLike)):
         path = Path(source)
         rows, problems = read_manifest(path)
         name, base = path.name, path.parent
@@ -338,7 +360,7 @@ def load_manifest(source: str | os.PathLike | Iterable[Mapping[str, Any]], *, sk
         name, base = "<rows>", None
     if resolve_voice is not None:
         problems += check_voices(rows, lambda spec: resolve_voice(voice_path(spec, base)))
-    return finish(Manifest(rows=rows, source=name, base_dir=base), problems, skip_invalid)
+    return finish(Manifest(rows=rows, source=name, base_dir=base, **extra), problems, skip_invalid)
 
 
 def finish(manifest: Manifest, problems: list[Problem], skip_invalid: bool) -> Manifest:

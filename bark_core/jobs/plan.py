@@ -8,6 +8,7 @@ worker count, row order or batch composition.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
@@ -16,6 +17,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from .. import constants as C
+from ..rights import RIGHTS_KEY
 from ..sampling import derive_seed
 from ..stages import BarkModels, normalize_text
 from ..voices import Voice
@@ -190,7 +192,12 @@ def plan_job(manifest: Manifest, models: BarkModels, *, spec: ModelSpec, job_see
 
     def resolve(spec_text: str) -> Voice | None:
         if spec_text not in resolved:
-            resolved[spec_text] = models.voice(voice_path(spec_text, manifest.base_dir))
+            voice = models.voice(voice_path(spec_text, manifest.base_dir))
+            rights = manifest.rights.get(spec_text)
+            if rights is not None and voice is not None:  # a script's voice map keeps a clone's record beside it
+                voice = copy.copy(voice)  # not on the models' shared voice: another job may not name that record
+                voice.source = {**voice.source, RIGHTS_KEY: rights.to_dict()}
+            resolved[spec_text] = voice
         return resolved[spec_text]
 
     finish(manifest, check_voices(manifest.rows, resolve), skip_invalid)

@@ -100,6 +100,7 @@ class Script:
     header: dict[str, Any] = field(default_factory=dict)
     source: str = "script"
     kind: str = "script"  # "script", "srt" or "vtt"
+    folder: str | None = None  # the file's folder: the header's relative .npz voices are read from there
 
     @property
     def speakers(self) -> list[str]:

@@ -176,7 +176,8 @@ def render_script(models: BarkModels, script: Script, voices: VoiceMap | dict[st
     defaults to the header's ``seed``, else a random one (recorded). ``generate_kwargs`` go to every
     :func:`~bark_core.stages.generate` call (temperatures, ``max_gen_duration_s`` ...).
     """
-    header_map = VoiceMap.from_mapping(script.header.get("voices"), source=script.source)
+    header_map = VoiceMap.from_mapping(script.header.get("voices"), source=script.source,
+                                       base=Path(script.folder) if script.folder is not None else None)
     vmap = header_map.merged(voices if isinstance(voices, VoiceMap) or voices is None
                              else VoiceMap.from_mapping(voices))
     vmap.check(script)

@@ -127,7 +127,9 @@ def read_script(path: str | os.PathLike, *, kind: str | None = None) -> Script:
         body = file.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise ScriptError(f"cannot read the file ({exc}). Save it as UTF-8 text.", None, file.name) from exc
-    return parse_text(body, kind=kind or {".srt": "srt", ".vtt": "vtt"}.get(file.suffix.lower()), source=file.name)
+    script = parse_text(body, kind=kind or {".srt": "srt", ".vtt": "vtt"}.get(file.suffix.lower()), source=file.name)
+    script.folder = os.fspath(file.parent)
+    return script
 
 
 def parse_text(text: str, *, kind: str | None = None, source: str = "script") -> Script:

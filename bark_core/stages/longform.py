@@ -148,6 +148,27 @@ class LongTake:
         """Per chunk: 1 - speaker similarity to the first chunk (None where not scored)."""
         return [s.get("drift") for s in self.scores]
 
+    def drift_report(self) -> str:
+        """One line per scored chunk (tries, WER, similarity to the first chunk, drift, verdict): what the CLI
+        prints and the Long-form node shows, so a drifting or off-script chunk is found without listening."""
+        if not self.scores:
+            return "chunks were not scored (give a scorer, e.g. bark_core.script.chunk_scorer)"
+
+        def fig(v: Any) -> str:
+            return "-" if v is None else f"{v:.2f}"
+
+        lines = ["chunk  tries  WER    sim    drift  verdict"]
+        for i, s in enumerate(self.scores, start=1):
+            tries = self.tries[i - 1] if i - 1 < len(self.tries) else 1
+            why = "; ".join(s.get("reasons") or [])
+            verdict = "pass" if s.get("passed") else ("fail" + (f": {why}" if why else ""))
+            lines.append(f"{i:<6} {tries:<6} {fig(s.get('wer')):<6} {fig(s.get('similarity_voice')):<6} "
+                         f"{fig(s.get('drift')):<6} {verdict}")
+        drifts = [d for d in self.drift() if d is not None]
+        if drifts:
+            lines.append(f"largest drift {max(drifts):.2f} (1 - speaker similarity to chunk 1)")
+        return "\n".join(lines)
+
     def label_meta(self, seed: int | None = None) -> dict[str, Any]:
         """What the label stage should record for the whole piece (see :meth:`Take.label_meta`)."""
         if not self.takes:
