@@ -83,8 +83,8 @@ _HOP = 128
 _SMOOTH = 3  # cells (time and frequency) averaged into the power estimate
 _FLOOR = 0.003  # per-frame power floor relative to the frame's mean in-band power
 _FRAME_WEIGHT = 1.0  # loud frames count more than the embedder's 0.75: they are what codecs keep
-NEAR_LAGS = 32  # the near-zero-lag test: whole files, no codec delay
-_NEAR_SHARE = 0.5  # of the false-positive budget; the other half goes to the search over all lags
+NEAR_LAGS = 8  # the near-zero-lag test: whole files, no codec delay (resampling and filters keep lag 0)
+_NEAR_SHARE = 0.75  # of the false-positive budget; the rest goes to the search over all lags
 _BLOCK = 64 * PERIOD  # samples whitened at a time (~44 s at 24 kHz)
 _SEED_DOMAIN = b"bark_core/watermark/" + SCHEME.encode() + b"\0"
 
