@@ -66,7 +66,7 @@ def extra_attack(name: str, y: np.ndarray, rng: np.random.Generator) -> np.ndarr
     if name == "resample44k":
         return resample(resample(y, SR, 44_100), 44_100, SR).astype(np.float32)
     if name == "speed1.25":  # out of scope: time-scale change stretches the carrier period
-        return resample(y, 125, 100).astype(np.float32)
+        return resample(y, 30_000, SR).astype(np.float32)  # read as 30 kHz: plays 1.25x faster at 24 kHz
     raise ValueError(name)
 
 
