@@ -21,7 +21,7 @@ Design (``bark_core-ss-v1``):
 * **Detection.** The received signal is resampled to 24 kHz and whitened in a short-time Fourier
   domain (each cell divided by its smoothed power plus a per-frame floor, then weighted by the
   frame level), so loud harmonics do not drown the mark and codec-zeroed cells do not dominate.
-  Frames are weighted by their level to the power 1: loud frames survive low-rate codecs (Opus
+  Frames are weighted by their level to the power 1.25: loud frames survive low-rate codecs (Opus
   drops quiet ones), and the whole clip's evidence is summed before any decision.
   The whitened signal is folded modulo ``PERIOD`` and circularly correlated with the carrier for
   every lag at once with one FFT.
@@ -82,7 +82,7 @@ _NFFT = 512
 _HOP = 128
 _SMOOTH = 3  # cells (time and frequency) averaged into the power estimate
 _FLOOR = 0.003  # per-frame power floor relative to the frame's mean in-band power
-_FRAME_WEIGHT = 1.0  # loud frames count more than the embedder's 0.75: they are what codecs keep
+_FRAME_WEIGHT = 1.25  # loud frames count more than the embedder's 0.75: they are what low-rate codecs keep
 NEAR_LAGS = 8  # the near-zero-lag test: whole files, no codec delay (resampling and filters keep lag 0)
 _NEAR_SHARE = 0.75  # of the false-positive budget; the rest goes to the search over all lags
 _BLOCK = 64 * PERIOD  # samples whitened at a time (~44 s at 24 kHz)
