@@ -37,14 +37,15 @@ Design (``bark_core-ss-v1``):
   that 1e-6 per file. Marks written before the two-test detector are the same carrier and are
   detected the same way.
 
-Limits: the mark survives MP3, AAC and Opus coding down to 32-64 kbit/s, resampling down to 8 kHz, a
-4 kHz low-pass, cropping, added noise and gain changes (figures in docs/label.md), but it is not
-tamper-proof (someone with the key can subtract it; heavier filtering, noise louder than 10 dB below
-the signal, or pitch changes can remove it). Speed changes (e.g. x1.25) are out of scope: they
-stretch the period and the detector does not search over time scales. On a flat, stationary noise
-host a -41 dB mark carries little information (the score grows only like 0.009 * sqrt(samples)), so
-white noise shorter than about 20 s is not reliably detected; speech, music and coloured noise are.
-Dense hosts such as hard-clipped noisy speech sit near that limit too (see docs/label.md).
+Limits: in speech and music the mark survives MP3, AAC and Opus coding down to 32-64 kbit/s,
+cropping, added noise and gain changes, and in most clips resampling down to 8 kHz and a 4 kHz low-
+pass (whispers are the misses; figures in docs/label.md), but it is not tamper-proof (someone with
+the key can subtract it; heavier filtering, noise louder than 10 dB below the signal, or pitch
+changes can remove it). Speed changes (e.g. x1.25) are out of scope: they stretch the period and the
+detector does not search over time scales. On a flat, stationary noise host a -41 dB mark carries
+little information (the score grows only like 0.009 * sqrt(samples)), so white noise shorter than
+about 20 s is not reliably detected; speech, music and coloured noise are. Dense hosts such as hard-
+clipped noisy speech sit near that limit too (see docs/label.md).
 """
 
 from __future__ import annotations
