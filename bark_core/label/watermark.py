@@ -15,25 +15,37 @@ Design (``bark_core-ss-v1``):
   RMS envelope of the host and ``g`` sets the mark-to-signal power ratio to exactly
   ``strength_db`` (default -41 dB). The mark thus follows the speech and is absent in digital
   silence; where adding it would push a sample past ``max(|x|, 0.99)`` it is clipped back, so it
-  never creates clipping.
+  never creates clipping, and the rest is scaled up until the mark again has the full power
+  budget (hard-clipped hosts, with a third of their samples at full scale, would otherwise lose
+  a quarter of it).
 * **Detection.** The received signal is resampled to 24 kHz and whitened in a short-time Fourier
   domain (each cell divided by its smoothed power plus a per-frame floor, then weighted by the
   frame level), so loud harmonics do not drown the mark and codec-zeroed cells do not dominate.
+  Frames are weighted by their level to the power 1.25: loud frames survive low-rate codecs (Opus
+  drops quiet ones), and the whole clip's evidence is summed before any decision.
   The whitened signal is folded modulo ``PERIOD`` and circularly correlated with the carrier for
   every lag at once with one FFT.
 * **Statistic and bound.** For any fixed received signal and a carrier independent of it (an
   unmarked clip, or a clip marked with another key), the correlation at each lag is exactly
-  Gaussian with a variance computable from the folded spectrum, so ``score`` is a standard normal
-  z-value per lag. Taking the maximum over all ``PERIOD`` lags, the union bound gives
-  ``P(false positive) <= PERIOD * Q(threshold)``; the default threshold makes that 1e-6 per file.
+  Gaussian with a variance computable from the folded spectrum, i.e. a standard normal z-value
+  per lag. Two tests share the false-positive budget (Bonferroni): the lags within
+  ``NEAR_LAGS`` samples of zero (whole files, resampled, filtered, noisy or re-encoded without
+  delay: the common case, where searching only ``2 * NEAR_LAGS + 1`` lags buys a lower
+  threshold), and all ``PERIOD`` lags (crops, codec delays). ``score`` is the combined evidence
+  expressed as the z-value that a search over all lags would need for the same p-value, so
+  ``P(false positive) <= PERIOD * Q(threshold)`` still holds for any threshold; the default makes
+  that 1e-6 per file. Marks written before the two-test detector are the same carrier and are
+  detected the same way.
 
-Limits: the mark survives MP3 and AAC coding down to 32-64 kbit/s, resampling, cropping, added
-noise and gain changes, but it is not tamper-proof (someone with the key can subtract it; heavy
-filtering, parametric speech codecs such as Opus/SILK at 32 kbit/s, or pitch changes can remove
-it). Speed changes (e.g. x1.25) are out of scope: they stretch the period and the detector does
-not search over time scales. On a flat, stationary noise host a -41 dB mark carries little
-information (the score grows only like 0.009 * sqrt(samples)), so white noise shorter than about
-20 s is not reliably detected; speech, music and coloured noise are.
+Limits: in speech and music the mark survives MP3, AAC and Opus coding down to 32-64 kbit/s,
+cropping, added noise and gain changes, and in most clips resampling down to 8 kHz and a 4 kHz low-
+pass (whispers are the misses; figures in docs/label.md), but it is not tamper-proof (someone with
+the key can subtract it; heavier filtering, noise louder than 10 dB below the signal, or pitch
+changes can remove it). Speed changes (e.g. x1.25) are out of scope: they stretch the period and the
+detector does not search over time scales. On a flat, stationary noise host a -41 dB mark carries
+little information (the score grows only like 0.009 * sqrt(samples)), so white noise shorter than
+about 20 s is not reliably detected; speech, music and coloured noise are. Dense hosts such as hard-
+clipped noisy speech sit near that limit too (see docs/label.md).
 """
 
 from __future__ import annotations
@@ -47,7 +59,7 @@ from typing import Any
 
 import numpy as np
 from scipy.signal import fftconvolve
-from scipy.special import ndtr, ndtri
+from scipy.special import log_ndtr, ndtr, ndtri, ndtri_exp
 
 from .. import constants as C
 from .. import limits
@@ -71,7 +83,9 @@ _NFFT = 512
 _HOP = 128
 _SMOOTH = 3  # cells (time and frequency) averaged into the power estimate
 _FLOOR = 0.003  # per-frame power floor relative to the frame's mean in-band power
-_FRAME_WEIGHT = ENVELOPE_EXPONENT  # weight frames like the embedder scales them
+_FRAME_WEIGHT = 1.25  # loud frames count more than the embedder's 0.75: they are what low-rate codecs keep
+NEAR_LAGS = 8  # the near-zero-lag test: whole files, no codec delay (resampling and filters keep lag 0)
+_NEAR_SHARE = 0.75  # of the false-positive budget; the rest goes to the search over all lags
 _BLOCK = 64 * PERIOD  # samples whitened at a time (~44 s at 24 kHz)
 _SEED_DOMAIN = b"bark_core/watermark/" + SCHEME.encode() + b"\0"
 
@@ -92,9 +106,10 @@ DEFAULT_THRESHOLD = default_threshold()
 class Detection:
     """Outcome of one detection.
 
-    ``score`` is the largest z-value over all lags; under "no mark with this key" each lag's value
-    is standard normal, so ``false_positive_bound`` (= lags * Q(threshold)) bounds the chance that
-    an unmarked or differently keyed file is reported as marked, and ``p_value`` (= lags * Q(score),
+    ``score`` is a z-value on the scale of a search over all ``PERIOD`` lags: under "no mark with
+    this key" each lag's correlation is standard normal, and the near-zero-lag and all-lag tests
+    are combined so that ``false_positive_bound`` (= PERIOD * Q(threshold)) bounds the chance that
+    an unmarked or differently keyed file is reported as marked; ``p_value`` (= PERIOD * Q(score),
     capped at 1) says how surprising this particular score would be without the mark. ``lag`` is
     the carrier phase (samples at 24 kHz) at the first received sample: for an excerpt of marked
     audio it is the excerpt's start offset modulo ``PERIOD``, plus any codec delay.
@@ -256,7 +271,17 @@ def embed_samples(
         if mark_power > 0:
             mark *= math.sqrt(host_power * 10.0 ** (strength_db / 10.0) / mark_power)
     bound = np.maximum(np.abs(x), CLIP_GUARD)
-    return np.clip(x + mark, -bound, bound).astype(np.float32)
+    y = np.clip(x + mark, -bound, bound)
+    # The guard removes the outward half of the mark on full-scale samples; give that power back
+    # to the rest (never more than the budget: the ratio stays exactly strength_db at most).
+    budget = float(np.sum(mark * mark))
+    for _ in range(4):
+        kept = float(np.sum((y - x) ** 2))
+        if kept <= 0.0 or kept >= 0.999 * budget:
+            break
+        mark *= math.sqrt(budget / kept)
+        y = np.clip(x + mark, -bound, bound)
+    return y.astype(np.float32)
 
 
 def embed(audio: Audio, key: str | bytes | None = None, strength_db: float = DEFAULT_STRENGTH_DB) -> Audio:
@@ -378,12 +403,26 @@ def detect_prepared(
     if variance <= 0.0 or not math.isfinite(variance):
         return Detection(0.0, False, thr, bound, 0, 1.0, duration_s)
     corr = np.fft.irfft(folded * np.conj(spec), n=PERIOD)
-    z = corr / math.sqrt(variance)
-    peak = int(np.argmax(z))
-    score = float(z[peak])
+    score, peak = _combined_score(corr / math.sqrt(variance))
     lag = (-peak) % PERIOD  # carrier phase at the first received sample: the crop offset mod PERIOD
     p_value = min(1.0, PERIOD * float(ndtr(-score)))
     return Detection(score, score > thr, thr, bound, lag, p_value, duration_s)
+
+
+def _combined_score(z: np.ndarray) -> tuple[float, int]:
+    """Bonferroni combination of the near-zero-lag and the all-lag maxima, as an all-lag z-value.
+
+    The p-value of the better test, divided by its share of the budget, is mapped back through
+    ``PERIOD * Q(score)``; working in log space keeps strong marks (z in the hundreds) exact.
+    """
+    near_idx = np.r_[0 : NEAR_LAGS + 1, PERIOD - NEAR_LAGS : PERIOD]
+    k_near = int(near_idx[np.argmax(z[near_idx])])
+    k_all = int(np.argmax(z))
+    log_near = math.log(near_idx.size / _NEAR_SHARE) + float(log_ndtr(-z[k_near]))
+    log_all = math.log(PERIOD / (1.0 - _NEAR_SHARE)) + float(log_ndtr(-z[k_all]))
+    log_p, peak = (log_near, k_near) if log_near <= log_all else (log_all, k_all)
+    log_q = min(log_p - math.log(PERIOD), math.log(0.5))  # scores below 0 carry no evidence: report 0
+    return float(-ndtri_exp(log_q)), peak
 
 
 def detect(audio: Any, key: str | bytes | None = None, threshold: float | None = None) -> Detection:
