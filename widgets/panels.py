@@ -66,17 +66,20 @@ class StagePanel:
         self.state_note = W.HTML()
         self.state_note.add_class("bark-state-note")
         self.players: dict[str, W.Audio] = {}
+        self._player_box: dict[str, W.VBox] = {}
         self.player_boxes: list[W.Widget] = []
         for name in players:
-            # no empty <audio> on the page (Notebook 7 logs an error for each): shown once it has audio
-            player = W.Audio(value=b"", format="wav", autoplay=False, loop=False, controls=True,
-                             layout=_full(display="none"))
+            # no empty <audio> on the page (a browser logs an error for each): on the page once it has audio
+            player = W.Audio(value=b"", format="wav", autoplay=False, loop=False, controls=True, layout=_full())
             player.add_class(f"bark-player-{name}")
             self.players[name] = player
-            box = W.VBox([W.HTML(f"<small>{html.escape(_PLAYER_TITLES[name])}</small>"), player])
+            box = W.VBox([W.HTML(f"<small>{html.escape(_PLAYER_TITLES[name])}</small>")])
             box.add_class("bark-result")
+            self._player_box[name] = box
             self.player_boxes.append(box)
-        grid = W.GridBox(fields, layout=W.Layout(grid_template_columns="repeat(2, minmax(0, 1fr))", grid_gap="0 8px"))
+        # two columns where they fit, one where the panel is narrow (a 1024 px window)
+        grid = W.GridBox(fields, layout=W.Layout(grid_template_columns="repeat(auto-fill, minmax(190px, 1fr))",
+                                                 grid_gap="0 8px"))
         body: list[W.Widget] = [W.HBox([self.header, self.badge], layout=W.Layout(justify_content="space-between",
                                                                                  flex_flow="row wrap")),
                                 *sliders, grid, W.HBox(row, layout=W.Layout(flex_flow="row wrap")),
@@ -104,9 +107,9 @@ class StagePanel:
 
     def play(self, name: str, wav: bytes) -> None:
         """Give a player its audio (shown), or empty it (hidden)."""
-        player = self.players[name]
+        player, box = self.players[name], self._player_box[name]
         player.value = wav
-        player.layout.display = None if wav else "none"
+        box.children = (box.children[0], player) if wav else (box.children[0],)
 
     def clear(self) -> None:
         """Back to "not run yet": placeholder picture, no figures, no players."""
@@ -157,12 +160,12 @@ class StagePanelsMixin:
 
         def top_k(stage: str) -> W.BoundedIntText:
             return self._bind(f"{stage}_top_k", W.BoundedIntText(description="top-k (0 off)", min=0, max=10_000,
-                                                                 style=_style(), layout=_cell()),
+                                                                 style=_style("86px"), layout=_cell()),
                               _opt_int, lambda v: v)
 
         def top_p(stage: str) -> W.BoundedFloatText:
             return self._bind(f"{stage}_top_p", W.BoundedFloatText(description="top-p (0 off)", min=0.0, max=1.0,
-                                                                   step=0.05, style=_style(), layout=_cell()),
+                                                                   step=0.05, style=_style("86px"), layout=_cell()),
                               _opt_float, lambda v: v)
 
         sem_sliders = [
@@ -173,7 +176,7 @@ class StagePanelsMixin:
         sem_settings = [
             top_k("semantic"), top_p("semantic"),
             self._bind("max_gen_duration_s", W.BoundedFloatText(description="max s (0 off)", min=0.0, max=60.0,
-                                                                step=0.5, style=_style(), layout=_cell()),
+                                                                step=0.5, style=_style("86px"), layout=_cell()),
                        _opt_float, lambda v: v),
             self._bind("allow_early_stop", W.Checkbox(description="allow early stop", indent=False, layout=_cell())),
         ]
@@ -185,7 +188,8 @@ class StagePanelsMixin:
         ]
         coarse_settings = [
             top_k("coarse"), top_p("coarse"),
-            self._bind("sliding_window_len", W.BoundedIntText(description="window", min=1, max=708, style=_style(),
+            self._bind("sliding_window_len", W.BoundedIntText(description="window", min=1, max=708,
+                                                              style=_style("86px"),
                                                               layout=_cell())),
             self._bind("preview", W.Checkbox(description="preview after coarse", indent=False, layout=_cell())),
         ]

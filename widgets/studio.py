@@ -100,7 +100,7 @@ class Studio(VoicePanelMixin, StagePanelsMixin, ReviewPanelMixin, LongPanelMixin
         device = pick("device", "device", ["auto", "cpu", "cuda", "mps"], "44px", "Where the stages run")
         dtype = pick("dtype", "precision", precision_choices(), "60px",
                      "How the weights are stored and computed (bark_core's precisions)")
-        decoder = pick("decoder", "decoder", decoder_choices(), "52px",
+        decoder = pick("decoder", "decoder", decoder_choices(), "60px",
                        "The token loop: fast (static cache, CUDA), eager (reference), auto picks by device")
         offload = self._bind("offload", W.Checkbox(description="offload idle stages to CPU", indent=False,
                                                    layout=_cell(width="200px")))

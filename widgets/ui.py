@@ -28,6 +28,10 @@ CSS = """<style>
 .bark-studio .bark-panel > *, .bark-studio .bark-grid > *, .bark-studio .widget-hbox > *,
 .bark-studio .widget-vbox > * { min-width: 0; max-width: 100%; }
 .bark-studio .widget-checkbox { width: auto; }
+.bark-studio .widget-hbox { flex-wrap: wrap; }
+.bark-studio select[multiple], .bark-studio select[size] { overflow-x: hidden; }
+.bark-studio select option { overflow: hidden; text-overflow: ellipsis; }
+.bark-studio .jupyter-button, .bark-studio .widget-upload { flex-shrink: 0; }
 .bark-studio .widget-inline-hbox .widget-label { flex-shrink: 0; }
 .bark-studio .widget-text input, .bark-studio .widget-dropdown select { min-width: 0; }
 .bark-studio .bark-field-invalid input { border: 2px solid #dc2626; background: #fef2f2; }
