@@ -281,16 +281,22 @@ def _rss_mb() -> float:
 def test_memory_and_widget_count_stay_flat_over_twenty_takes(make_studio):
     # each take a new fine seed: the semantic and coarse stages stay fresh, so twenty whole takes (fine,
     # decode, quality check, label, pictures, players, history entry, a comparison) stay cheap
-    studio = make_studio(text="Hi.", max_gen_duration_s=0.2)
-    studio.run_all()
-    studio.set(fine_seed=2)
-    studio.run_all()
+    # (as in a notebook: each run in its own background thread, started by the button)
+    studio = make_studio(text="Hi.", max_gen_duration_s=0.2, background=True)
+
+    def take(fine_seed: int) -> None:
+        studio.set(fine_seed=fine_seed)
+        studio.run_all_button.click()
+        assert studio.wait(600), "the run did not end"
+        assert "Done" in studio.status.value, studio.status.value
+
+    take(1)
+    take(2)
     studio.compare(1, 2)
     gc.collect()
     rss0, widgets0 = _rss_mb(), len(widget_module._instances)
     for i in range(20):
-        studio.set(fine_seed=100 + i)
-        studio.run_all()
+        take(100 + i)
         studio.compare(studio.takes[-2].number, studio.takes[-1].number)
     gc.collect()
     assert len(studio.takes) == 22

@@ -210,7 +210,8 @@ class Session(InputsMixin, LiveMixin, LongFormMixin, VoicesMixin, HistoryMixin, 
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def state(self, stage: str) -> str:
-        """"running", "error", "cancelled", "empty" (never run), "stale" (settings or input changed) or "fresh".
+        """"running", "invalid" (typed input it depends on cannot be used), "error", "cancelled", "empty"
+        (never run), "stale" (settings or input changed) or "fresh".
 
         "error" and "cancelled" last while the settings are those the stage failed with."""
         _check_stage(stage)

@@ -187,7 +187,7 @@ class Studio(VoicePanelMixin, StagePanelsMixin, ReviewPanelMixin, LongPanelMixin
         self.session.cancel()
 
     def state(self, stage: str) -> str:
-        """"empty", "fresh", "stale", "running" or "error"."""
+        """"empty", "fresh", "stale", "running", "error", "cancelled" or "invalid"."""
         return self.session.state(stage)
 
     def wait(self, timeout: float | None = None) -> bool:
