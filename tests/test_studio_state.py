@@ -90,6 +90,7 @@ def test_invalid_seed_input_stays_visible_blocks_the_run_and_fields_show_the_see
 
     studio.seed_text.value = "42"  # a valid master seed fixes both: every field shows what will be used
     assert studio.session.invalid_inputs() == {}
+    assert "invalid input" not in studio.status.value  # the refusal goes with its cause
     assert "bark-field-invalid" not in coarse.seed._dom_classes
     studio.run("fine")
     assert studio.seed_text.value == "42"

@@ -293,6 +293,12 @@ class Studio(VoicePanelMixin, StagePanelsMixin, ReviewPanelMixin, LongPanelMixin
     def _status_error(self, exc: BaseException) -> None:
         self.status.value = _error_html(error_message(exc))
 
+    def _clear_status_error(self) -> None:
+        """A changed setting may be the fix: the run's old error goes (a stage's own error stays in its
+        panel for as long as its settings are those that failed)."""
+        if "bark-msg-error" in self.status.value:
+            self.status.value = ""
+
     def _widget_changed(self, key: str, value: Any) -> None:
         if self._syncing:
             return
@@ -338,6 +344,7 @@ class Studio(VoicePanelMixin, StagePanelsMixin, ReviewPanelMixin, LongPanelMixin
         if event == "settings":
             self._sync_widgets(data["changed"])
             self._refresh_states()
+            self._clear_status_error()
         elif event == "busy":
             self._set_busy(data["busy"])
             self._refresh_states()
@@ -356,6 +363,8 @@ class Studio(VoicePanelMixin, StagePanelsMixin, ReviewPanelMixin, LongPanelMixin
         elif event == "invalid":
             self._show_invalid(data["keys"])
             self._refresh_states()
+            if not self.session.invalid_inputs():
+                self._clear_status_error()
         elif event == "selected":
             self._show_results()
             self._refresh_history()
