@@ -17,6 +17,7 @@ import contextlib
 import html
 import logging
 import os
+import queue
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -59,6 +60,10 @@ class Studio(VoicePanelMixin, StagePanelsMixin, ReviewPanelMixin, LongPanelMixin
         self.session = Session(models, cache=cache, review_store=review_store, **settings)
         self.background = background
         self._thread: threading.Thread | None = None
+        self._jobs: queue.SimpleQueue | None = None
+        self._idle = threading.Event()  # set while no background run is queued or running
+        self._idle.set()
+        self._pending = 0
         self._syncing = False
         self._lock = threading.RLock()
         self.controls: dict[str, W.ValueWidget] = {}
@@ -191,12 +196,28 @@ class Studio(VoicePanelMixin, StagePanelsMixin, ReviewPanelMixin, LongPanelMixin
         return self.session.state(stage)
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait for a background run started by a button; True when none is running any more."""
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
-            return not thread.is_alive()
-        return True
+        """Wait for the background runs started by buttons; True when none is running any more."""
+        return self._idle.wait(timeout)
+
+    def close(self) -> None:
+        if self._jobs is not None:
+            self._jobs.put(None)  # the worker thread ends after the run in progress
+        super().close()
+
+    def _worker(self) -> None:
+        """One thread for every background run: a new thread per run would give the allocator a new
+        arena each time, and the kernel's memory would grow with the number of runs."""
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            try:
+                job()
+            finally:
+                with self._lock:
+                    self._pending -= 1
+                    if self._pending == 0:
+                        self._idle.set()
 
     @property
     def results(self) -> dict[str, StageResult]:
@@ -278,8 +299,14 @@ class Studio(VoicePanelMixin, StagePanelsMixin, ReviewPanelMixin, LongPanelMixin
                 self._set_busy(self.session.busy)
 
         if self.background:
-            self._thread = threading.Thread(target=work, name=f"bark-studio-{name}", daemon=True)
-            self._thread.start()
+            if self._jobs is None:
+                self._jobs = queue.SimpleQueue()
+                self._thread = threading.Thread(target=self._worker, name="bark-studio-worker", daemon=True)
+                self._thread.start()
+            with self._lock:
+                self._pending += 1
+                self._idle.clear()
+            self._jobs.put(work)
         else:
             work()
 
