@@ -68,7 +68,7 @@ def _kind(art: Any) -> str:
     return str(getattr(art, "KIND", type(art).__name__))
 
 
-def _set_title(ax: Any, art: Artifact, title: str | None, width: int) -> None:
+def _set_title(ax: Any, art: Artifact, title: str | None, width: int, height: int) -> None:
     """The title wrapped to the picture's width (never clipped at its edges)."""
     import textwrap
 
@@ -76,8 +76,11 @@ def _set_title(ax: Any, art: Artifact, title: str | None, width: int) -> None:
     if not text:
         return
     per_line = max(20, int(width / 8))  # ~6 px a character at 9 pt and 100 dpi, centred over the axes
-    ax.set_title("\n".join(textwrap.wrap(text, per_line, break_on_hyphens=False)) if len(text) > per_line
-                 else text, fontsize=9)
+    lines = textwrap.wrap(text, per_line, break_on_hyphens=False) or [""]
+    keep = 2 if height >= 200 else 1  # a small picture keeps room for its plot
+    if len(lines) > keep:
+        lines = [*lines[: keep - 1], lines[keep - 1][: per_line - 1].rstrip() + "…"]
+    ax.set_title("\n".join(lines), fontsize=9)
 
 
 def _empty(ax: Any, what: str) -> None:
@@ -107,7 +110,7 @@ def render_semantic(art: SemanticTokens, *, width: int = DEFAULT_WIDTH, height: 
         ax.set_xlabel("time (s)")
         ax.set_ylabel("semantic token id")
         ax.grid(alpha=0.3)
-    _set_title(ax, art, title, width)
+    _set_title(ax, art, title, width, height)
     fig.tight_layout()
     return _to_rgb(fig)
 
@@ -130,7 +133,7 @@ def render_codes(art: CoarseCodes | FineCodes, *, width: int = DEFAULT_WIDTH,
         ax.set_xlabel("time (s)")
         ax.set_ylabel("codebook")
         fig.colorbar(im, ax=ax, label="code id", pad=0.01)
-    _set_title(ax, art, title, width)
+    _set_title(ax, art, title, width, height)
     fig.tight_layout()
     return _to_rgb(fig)
 
@@ -178,7 +181,7 @@ def render_audio(art: Audio, *, width: int = DEFAULT_WIDTH, height: int = 2 * DE
         ax_s.set_ylabel("frequency (kHz)")
         ax_s.set_xlim(0, len(x) / sr)
     ax_s.set_xlabel("time (s)")
-    _set_title(ax_w, art, title, width)
+    _set_title(ax_w, art, title, width, height)
     fig.tight_layout()
     return _to_rgb(fig)
 
