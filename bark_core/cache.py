@@ -38,7 +38,7 @@ MARKER = ".bark_core_stage_cache"
 MARKER_TEXT = "This folder is a bark_core stage cache; `bark-core cache clear` deletes the entries in it.\n"
 _SUB = re.compile(r"^[0-9a-f]{2}$")
 _ENTRY = re.compile(r"^[0-9a-f]{64}\.npz$")
-STAGE_KINDS = {"semantic": "semantic", "coarse": "coarse", "fine": "fine", "decode": "audio"}
+STAGE_KINDS = {"semantic": "semantic", "coarse": "coarse", "fine": "fine", "decode": "audio", "coarse_preview": "audio"}
 
 
 def cache_key(stage: str, **parts: Any) -> str:

@@ -68,14 +68,33 @@ def _kind(art: Any) -> str:
     return str(getattr(art, "KIND", type(art).__name__))
 
 
+def _set_title(ax: Any, art: Artifact, title: str | None, width: int, height: int) -> None:
+    """The title wrapped to the picture's width (never clipped at its edges)."""
+    import textwrap
+
+    text = title_for(art) if title is None else title
+    if not text:
+        return
+    per_line = max(20, int(width / 8))  # ~6 px a character at 9 pt and 100 dpi, centred over the axes
+    lines = textwrap.wrap(text, per_line, break_on_hyphens=False) or [""]
+    keep = 2 if height >= 200 else 1  # a small picture keeps room for its plot
+    if len(lines) > keep:
+        lines = [*lines[: keep - 1], lines[keep - 1][: per_line - 1].rstrip() + "…"]
+    ax.set_title("\n".join(lines), fontsize=9)
+
+
 def _empty(ax: Any, what: str) -> None:
     ax.text(0.5, 0.5, f"empty {what}", ha="center", va="center", transform=ax.transAxes)
     ax.set_xticks([])
     ax.set_yticks([])
 
 
-def render_semantic(art: SemanticTokens, *, width: int = DEFAULT_WIDTH, height: int = DEFAULT_HEIGHT) -> np.ndarray:
-    """Token id over time: shows length, pauses (repeated ids) and where the model stopped."""
+def render_semantic(art: SemanticTokens, *, width: int = DEFAULT_WIDTH, height: int = DEFAULT_HEIGHT,
+                    title: str | None = None) -> np.ndarray:
+    """Token id over time: shows length, pauses (repeated ids) and where the model stopped.
+
+    ``title``: None for :func:`title_for`; a front end that shows the state elsewhere passes its own
+    (or "" for none). The same holds for every ``render_*``."""
     if not isinstance(art, SemanticTokens):
         raise ArtifactError(f"render_semantic takes semantic artifacts, got {_kind(art)}.")
     fig = _figure(width, height)
@@ -91,13 +110,13 @@ def render_semantic(art: SemanticTokens, *, width: int = DEFAULT_WIDTH, height: 
         ax.set_xlabel("time (s)")
         ax.set_ylabel("semantic token id")
         ax.grid(alpha=0.3)
-    ax.set_title(title_for(art), fontsize=9)
+    _set_title(ax, art, title, width, height)
     fig.tight_layout()
     return _to_rgb(fig)
 
 
 def render_codes(art: CoarseCodes | FineCodes, *, width: int = DEFAULT_WIDTH,
-                 height: int = DEFAULT_HEIGHT) -> np.ndarray:
+                 height: int = DEFAULT_HEIGHT, title: str | None = None) -> np.ndarray:
     """Time x codebook heatmap of EnCodec code ids (2 rows for coarse, 8 for fine)."""
     if not isinstance(art, (CoarseCodes, FineCodes)):
         raise ArtifactError(f"render_codes takes coarse or fine artifacts, got {_kind(art)}.")
@@ -114,7 +133,7 @@ def render_codes(art: CoarseCodes | FineCodes, *, width: int = DEFAULT_WIDTH,
         ax.set_xlabel("time (s)")
         ax.set_ylabel("codebook")
         fig.colorbar(im, ax=ax, label="code id", pad=0.01)
-    ax.set_title(title_for(art), fontsize=9)
+    _set_title(ax, art, title, width, height)
     fig.tight_layout()
     return _to_rgb(fig)
 
@@ -129,8 +148,9 @@ def _envelope(samples: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray,
     return edges[:-1], lo, hi
 
 
-def render_audio(art: Audio, *, width: int = DEFAULT_WIDTH, height: int = 2 * DEFAULT_HEIGHT) -> np.ndarray:
-    """Waveform (top) and log-magnitude spectrogram (bottom) on one time axis."""
+def render_audio(art: Audio, *, width: int = DEFAULT_WIDTH, height: int = 2 * DEFAULT_HEIGHT,
+                 title: str | None = None) -> np.ndarray:
+    """Waveform (top) and log-magnitude spectrogram (bottom, with its dB scale) on one time axis."""
     if not isinstance(art, Audio):
         raise ArtifactError(f"render_audio takes audio artifacts, got {_kind(art)}.")
     fig = _figure(width, height)
@@ -154,18 +174,20 @@ def render_audio(art: Audio, *, width: int = DEFAULT_WIDTH, height: int = 2 * DE
                                         noverlap=nperseg // 2 if nperseg > 1 else 0)
         db = 10 * np.log10(sxx + 1e-10)
         vmax = float(db.max()) if db.size else 0.0
-        ax_s.imshow(db, aspect="auto", origin="lower", cmap="magma", vmin=vmax - 80, vmax=vmax,
-                    extent=(0, len(x) / sr, 0, sr / 2000))
+        im = ax_s.imshow(db, aspect="auto", origin="lower", cmap="magma", vmin=vmax - 80, vmax=vmax,
+                         extent=(0, len(x) / sr, 0, sr / 2000))
+        fig.colorbar(im, ax=ax_s, label="dB", pad=0.01)
+        fig.colorbar(im, ax=ax_w, pad=0.01).ax.set_visible(False)  # keeps both time axes the same width
         ax_s.set_ylabel("frequency (kHz)")
         ax_s.set_xlim(0, len(x) / sr)
     ax_s.set_xlabel("time (s)")
-    ax_w.set_title(title_for(art), fontsize=9)
+    _set_title(ax_w, art, title, width, height)
     fig.tight_layout()
     return _to_rgb(fig)
 
 
-def render(art: Artifact, **size: int) -> np.ndarray:
-    """Picture of any stage artifact; ``width``/``height`` in pixels may be given."""
+def render(art: Artifact, **size: Any) -> np.ndarray:
+    """Picture of any stage artifact; ``width``/``height`` in pixels and ``title`` may be given."""
     if isinstance(art, SemanticTokens):
         return render_semantic(art, **size)
     if isinstance(art, (CoarseCodes, FineCodes)):

@@ -69,11 +69,12 @@ class ReviewExportMixin:
         if audio:
             audio_art = self._audio_of(t)
             core_take = t.as_take()
-            core_take.seed = getattr(self, "seed", None)  # the master seed; labelled only if it redoes the take
+            core_take.seed = t.seed  # the take's master seed; labelled only if it redoes the take
             meta = core_take.label_meta()
             written.append(export_audio(audio_art, folder / f"{stem}.{audio_format.lower().lstrip('.')}",
-                                        overwrite=overwrite, quality=t.quality, review_store=self.review_store,
-                                        public=public, include_text=bool(t.settings.get("include_text")), **meta))
+                                        overwrite=overwrite, key=t.watermark_key, quality=t.quality,
+                                        review_store=self.review_store, public=public,
+                                        include_text=bool(t.settings.get("include_text")), **meta))
         if voice:
             if t.fine is None:
                 raise StudioError(f"Take {t.number} has no fine codes; a voice needs the fine stage.")

@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-PANEL_WIDTH = 760
-PANEL_HEIGHT = 270
-AUDIO_HEIGHT = 400
+PANEL_WIDTH = 560  # about the width a panel gets: text stays readable, not scaled down
+PANEL_HEIGHT = 250
+AUDIO_HEIGHT = 380
 
 
 def png(rgb: np.ndarray) -> bytes:
@@ -26,13 +26,14 @@ def png(rgb: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def render_png(artifact: Any, *, width: int = PANEL_WIDTH, height: int | None = None) -> bytes:
+def render_png(artifact: Any, *, width: int = PANEL_WIDTH, height: int | None = None,
+               title: str | None = None) -> bytes:
     """The core's picture of a stage artifact (semantic plot, codebook heatmap, waveform+spectrogram)."""
     from bark_core import render
 
     if height is None:
         height = AUDIO_HEIGHT if getattr(artifact, "KIND", "") == "audio" else PANEL_HEIGHT
-    return png(render(artifact, width=width, height=height))
+    return png(render(artifact, width=width, height=height, title=title))
 
 
 def placeholder(text: str, *, width: int = PANEL_WIDTH, height: int = PANEL_HEIGHT) -> bytes:

@@ -17,7 +17,13 @@ from bark_core.label import labelled_wav_bytes
 from .images import AUDIO_HEIGHT, PANEL_HEIGHT, PANEL_WIDTH, placeholder, render_png
 from .settings import TITLES
 from .takes import StageResult
-from .ui import STATE_STYLE, _button, _cell, _error_html, _full, _style
+from .ui import STATE_STYLE, _button, _cell, _error_html, _full, _note_html, _style
+
+# what the picture and players of a panel hold when the panel's state is not "fresh"
+_STATE_NOTES = {"stale": "Shown: the last result, made with earlier settings (stale).",
+                "error": "Shown: the last result from before the error.",
+                "cancelled": "Shown: the last result from before the cancelled run.",
+                "invalid": "Shown: the last result; the settings now hold invalid input."}
 
 
 def _opt_float(v: Any) -> float:
@@ -45,11 +51,11 @@ class StagePanel:
         row: list[W.Widget] = [self.run_button]
         if seed:
             self.seed = W.Text(description="seed", continuous_update=False, style=_style("36px"),
-                               layout=W.Layout(width="230px"))
+                               layout=_cell("230px"))
             self.dice = _button("", f"bark-dice-{stage}", tooltip=f"Roll the dice: a new random seed for the "
                                 f"{stage} stage", icon="random", width="42px")
             row += [self.seed, self.dice]
-        self.progress = W.IntProgress(value=0, min=0, max=100, layout=W.Layout(width="60%"))
+        self.progress = W.IntProgress(value=0, min=0, max=100, layout=_cell("60%"))
         self.progress_text = W.Label("")
         self.image = W.Image(value=placeholder(f"{TITLES[stage]}: not run yet",
                                                height=AUDIO_HEIGHT if stage == "decode" else PANEL_HEIGHT),
@@ -57,21 +63,31 @@ class StagePanel:
         self.image.add_class("bark-plot")
         self.info = W.HTML()
         self.error = W.HTML()
+        self.state_note = W.HTML()
+        self.state_note.add_class("bark-state-note")
         self.players: dict[str, W.Audio] = {}
+        self._player_box: dict[str, W.VBox] = {}
         self.player_boxes: list[W.Widget] = []
         for name in players:
-            player = W.Audio(value=b"", format="wav", autoplay=False, loop=False, controls=True,
-                             layout=W.Layout(width="98%"))
+            # no empty <audio> on the page (a browser logs an error for each): on the page once it has audio
+            player = W.Audio(value=b"", format="wav", autoplay=False, loop=False, controls=True, layout=_full())
             player.add_class(f"bark-player-{name}")
             self.players[name] = player
-            self.player_boxes.append(W.VBox([W.HTML(f"<small>{html.escape(_PLAYER_TITLES[name])}</small>"), player]))
-        grid = W.GridBox(fields, layout=W.Layout(grid_template_columns="repeat(2, minmax(0, 1fr))", grid_gap="0 8px",
-                                                 width="100%"))
-        body: list[W.Widget] = [W.HBox([self.header, self.badge], layout=W.Layout(justify_content="space-between")),
-                                *sliders, grid, W.HBox(row), W.HBox([self.progress, self.progress_text]),
-                                self.error]
+            box = W.VBox([W.HTML(f"<small>{html.escape(_PLAYER_TITLES[name])}</small>")])
+            box.add_class("bark-result")
+            self._player_box[name] = box
+            self.player_boxes.append(box)
+        # two columns where they fit, one where the panel is narrow (a 1024 px window)
+        grid = W.GridBox(fields, layout=W.Layout(grid_template_columns="repeat(auto-fill, minmax(190px, 1fr))",
+                                                 grid_gap="0 8px"))
+        body: list[W.Widget] = [W.HBox([self.header, self.badge], layout=W.Layout(justify_content="space-between",
+                                                                                 flex_flow="row wrap")),
+                                *sliders, grid, W.HBox(row, layout=W.Layout(flex_flow="row wrap")),
+                                W.HBox([self.progress, self.progress_text]), self.error, self.state_note]
         if stage != "label":
+            self.image.add_class("bark-result")
             body.append(self.image)
+        self.info.add_class("bark-result")
         body += [self.info, *self.player_boxes]
         self.box = W.VBox(body, layout=W.Layout(width="auto", border=STATE_STYLE["empty"][2]))
         self.box.add_class("bark-panel")
@@ -86,6 +102,22 @@ class StagePanel:
             self.box.remove_class(cls)
         self.box.add_class(f"bark-{state}")
         self.error.value = _error_html(error) if error else ""
+        note = _STATE_NOTES.get(state) if self.info.value else None
+        self.state_note.value = _note_html(note, "#b45309") if note else ""
+
+    def play(self, name: str, wav: bytes) -> None:
+        """Give a player its audio (shown), or empty it (hidden)."""
+        player, box = self.players[name], self._player_box[name]
+        player.value = wav
+        box.children = (box.children[0], player) if wav else (box.children[0],)
+
+    def clear(self) -> None:
+        """Back to "not run yet": placeholder picture, no figures, no players."""
+        self.image.value = placeholder(f"{TITLES[self.stage]}: not run yet",
+                                       height=AUDIO_HEIGHT if self.stage == "decode" else PANEL_HEIGHT)
+        self.info.value = ""
+        for name in self.players:
+            self.play(name, b"")
 
     def show_progress(self, done: int, total: int) -> None:
         pct = 100 if total <= 0 else int(100 * done / total)
@@ -109,6 +141,11 @@ class StagePanelsMixin:
     """The stage panels' part of :class:`~bark_studio.studio.Studio`: every setting shown in a panel is
     bound through ``Studio._bind``, so it reaches the session like any other setting."""
 
+    def _widget_changed_secret(self, key: str) -> None:
+        # the key itself never goes into the settings (they are shown and saved): only its fingerprint
+        if not self._syncing:
+            self.session.enter("watermark_key", key or None)
+
     def _slider(self, key: str, desc: str, lo: float, hi: float, step: float, tip: str) -> W.FloatSlider:
         w = W.FloatSlider(description=desc, min=lo, max=hi, step=step, readout_format=".2f", continuous_update=False,
                           style=_style(), layout=_full(), tooltip=tip)
@@ -123,12 +160,12 @@ class StagePanelsMixin:
 
         def top_k(stage: str) -> W.BoundedIntText:
             return self._bind(f"{stage}_top_k", W.BoundedIntText(description="top-k (0 off)", min=0, max=10_000,
-                                                                 style=_style(), layout=_cell()),
+                                                                 style=_style("86px"), layout=_cell()),
                               _opt_int, lambda v: v)
 
         def top_p(stage: str) -> W.BoundedFloatText:
             return self._bind(f"{stage}_top_p", W.BoundedFloatText(description="top-p (0 off)", min=0.0, max=1.0,
-                                                                   step=0.05, style=_style(), layout=_cell()),
+                                                                   step=0.05, style=_style("86px"), layout=_cell()),
                               _opt_float, lambda v: v)
 
         sem_sliders = [
@@ -139,9 +176,9 @@ class StagePanelsMixin:
         sem_settings = [
             top_k("semantic"), top_p("semantic"),
             self._bind("max_gen_duration_s", W.BoundedFloatText(description="max s (0 off)", min=0.0, max=60.0,
-                                                                step=0.5, style=_style(), layout=_cell()),
+                                                                step=0.5, style=_style("86px"), layout=_cell()),
                        _opt_float, lambda v: v),
-            self._bind("allow_early_stop", W.Checkbox(description="allow early stop", indent=False)),
+            self._bind("allow_early_stop", W.Checkbox(description="allow early stop", indent=False, layout=_cell())),
         ]
         coarse_sliders = [
             temp("coarse"),
@@ -151,14 +188,20 @@ class StagePanelsMixin:
         ]
         coarse_settings = [
             top_k("coarse"), top_p("coarse"),
-            self._bind("sliding_window_len", W.BoundedIntText(description="window", min=1, max=708, style=_style(),
+            self._bind("sliding_window_len", W.BoundedIntText(description="window", min=1, max=708,
+                                                              style=_style("86px"),
                                                               layout=_cell())),
-            self._bind("preview", W.Checkbox(description="preview after coarse", indent=False)),
+            self._bind("preview", W.Checkbox(description="preview after coarse", indent=False, layout=_cell())),
         ]
         fine_sliders = [temp("fine")]
+        self.watermark_key = W.Password(description="watermark key", placeholder="empty: bark_core's default key",
+                                        continuous_update=False, style=_style(), layout=_full(),
+                                        tooltip="Your own key: only who holds it can detect your watermark")
+        self.watermark_key.add_class("bark-set-watermark_key")
+        self.watermark_key.observe(lambda ch: self._widget_changed_secret(ch["new"]), names="value")
         label_settings = [self._bind("include_text", W.Checkbox(description="store the text itself in the label "
                                                                 "(else only its SHA-256)", indent=False,
-                                                                layout=_full()))]
+                                                                layout=_full())), self.watermark_key]
         self.panels: dict[str, StagePanel] = {
             "semantic": StagePanel("semantic", 1, sem_sliders, sem_settings, seed=True),
             "coarse": StagePanel("coarse", 2, coarse_sliders, coarse_settings, players=("preview",), seed=True),
@@ -179,8 +222,18 @@ class StagePanelsMixin:
 
     def _image_of(self, result: StageResult, key: str = "main", width: int = PANEL_WIDTH) -> bytes:
         if key not in result.images:
-            result.images[key] = render_png(result.artifact, width=width)
+            result.images[key] = render_png(result.artifact, width=width, title=_plot_title(result))
         return result.images[key]
+
+    def _show_results(self) -> None:
+        """Every panel from the session's results (after a take was selected): nothing of another take stays."""
+        for stage, panel in self.panels.items():
+            result = self.session.results.get(stage)
+            if result is None:
+                panel.clear()
+            else:
+                self._show_result(stage, result)
+        self._refresh_states()
 
     def _show_result(self, stage: str, result: StageResult) -> None:
         panel = self.panels[stage]
@@ -189,12 +242,26 @@ class StagePanelsMixin:
         info = html.escape(result.summary())
         if result.warnings:
             info += "".join(f'<div style="color:#b45309">⚠ {html.escape(w)}</div>' for w in result.warnings)
+            if stage == "semantic" and any("cut" in w or "truncat" in w for w in result.warnings):
+                info += ('<div style="color:#b45309">For the whole text, open “Long text: chunk by chunk” below: '
+                         "it speaks any length in sentence-sized chunks.</div>")
         if stage == "label":
             review = result.artifact.provenance.settings.get("label", {}).get("review", {})
             info += f"<br><small>review recorded in the label: {html.escape(str(review.get('human_review')))}</small>"
         panel.info.value = f"<small>{info}</small>"
         if stage == "coarse":
             # players hand their audio to anyone who downloads it: they play labelled audio
-            panel.players["preview"].value = b"" if result.preview is None else labelled_wav_bytes(result.preview)
+            panel.play("preview", b"" if result.preview is None else labelled_wav_bytes(result.preview))
         elif stage in ("decode", "label"):
-            panel.players[stage].value = labelled_wav_bytes(result.artifact)
+            panel.play(stage, labelled_wav_bytes(result.artifact))
+
+
+def _plot_title(result: StageResult) -> str:
+    """Short, and without any state word: the panel's badge says whether the picture is fresh."""
+    art = result.artifact
+    parts = [TITLES[result.stage], f"{art.duration_s:.2f} s"]
+    if art.provenance.seed is not None and result.stage in ("semantic", "coarse", "fine"):
+        parts.append(f"seed {art.provenance.seed}")
+    if (art.provenance.extra or {}).get("untrained"):
+        parts.append("untrained weights")
+    return " · ".join(parts)

@@ -16,7 +16,7 @@ from bark_core.label import labelled_wav_bytes
 
 from .settings import StudioError, error_message
 from .takes import StudioTake
-from .ui import STATE_STYLE, _button, _error_html, _full, _note_html, _style
+from .ui import STATE_STYLE, _button, _error_html, _full, _note_html, _style, close_tree
 
 
 class ReviewPanelMixin:
@@ -83,11 +83,25 @@ class ReviewPanelMixin:
     def _compare_error(self, exc: BaseException) -> None:
         self.compare_msg.value = _error_html(error_message(exc))
 
+    def _reviewer_name(self) -> str:
+        # who reviews stays (the person at the keyboard); what they noted belongs to one take only
+        return self._reviewer
+
+    def _recorded_review(self, take: StudioTake) -> Any:
+        if take.audio is None:
+            return None
+        try:
+            review = self.session.review(take)
+        except Exception:
+            return None
+        return review if review.state in ("approved", "rejected") else None
+
     def _review(self, what: str) -> None:
         def go() -> None:
             if self.selected is None:
                 raise StudioError("There is no take to review yet; run through decode first.")
             fn = self.session.approve if what == "approve" else self.session.reject
+            self._reviewer = self.reviewer.value
             fn(self.selected, reviewer=self.reviewer.value, note=self.review_note.value)
 
         self._action(lambda exc: setattr(self.review_info, "value", _error_html(error_message(exc))), go)
@@ -105,25 +119,28 @@ class ReviewPanelMixin:
         self._action(lambda exc: setattr(self.save_msg, "value", _error_html(error_message(exc))), go)
 
     def _history_selected(self, change: dict) -> None:
-        if self._syncing or change["new"] is None:
+        if self._syncing or change["new"] is None or change["new"] == self.session.selected:
             return
-        self.selected = change["new"]
-        self._show_take()
 
-    def _refresh_history(self, select: int | None = None) -> None:
+        def failed(exc: BaseException) -> None:
+            self.save_msg.value = _error_html(error_message(exc))
+            with self._quiet():
+                self.history.value = self.session.selected  # the list shows the take that is on screen
+
+        self._action(failed, self.session.select, change["new"])
+
+    def _refresh_history(self) -> None:
         takes = self.session.takes
         options = [(self._take_title(t), t.number) for t in reversed(takes)]
         with self._quiet():
-            self.history.options = options
-            self.compare_a.options = options
-            self.compare_b.options = options
-            if select is not None:
-                self.history.value = select
-            if len(takes) >= 2:
-                self.compare_a.value = takes[-2].number
-                self.compare_b.value = takes[-1].number
-        if select is not None:
-            self.selected = select
+            if list(self.history.options) != options:
+                self.history.options = options
+                self.compare_a.options = options
+                self.compare_b.options = options
+                if len(takes) >= 2:
+                    self.compare_a.value = takes[-2].number
+                    self.compare_b.value = takes[-1].number
+            self.history.value = self.session.selected
         self._show_take()
 
     def _take_title(self, take: StudioTake) -> str:
@@ -139,6 +156,13 @@ class ReviewPanelMixin:
         if self.selected is None:
             return
         take = self.session.take(self.selected)
+        if getattr(self, "_review_shown", None) != take.number:  # another take: its own review, or empty fields
+            self._review_shown = take.number
+            review = self._recorded_review(take)
+            with self._quiet():
+                self.reviewer.value = review.reviewer if review is not None and review.reviewer else (
+                    self._reviewer_name())
+                self.review_note.value = review.note if review is not None and review.note else ""
         rows = "".join(f"<div>{html.escape(k)} = <b>{html.escape(_short(v, k))}</b></div>"
                        for k, v in take.relevant_settings().items())
         self.take_details.value = (f"<small><b>Take #{take.number}</b> ({', '.join(take.stages)})"
@@ -186,9 +210,13 @@ class ReviewPanelMixin:
                 res = take.results.get(stage)
                 if res is not None:
                     parts.append(W.Image(value=self._image_of(res), format="png", layout=_full(object_fit="contain")))
-            col = W.VBox(parts, layout=W.Layout(width="50%", border="1px solid #d0d4da", padding="4px"))
+            col = W.VBox(parts, layout=W.Layout(flex="1 1 0", min_width="0", border="1px solid #d0d4da",
+                                                padding="4px"))
             columns.append(col)
+        old = self.compare_box.children
         self.compare_box.children = columns
+        for widget in old:  # the front end drops them; the kernel must too
+            close_tree(widget)
         return result
 
 

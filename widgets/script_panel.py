@@ -77,7 +77,8 @@ class ScriptPanel(W.VBox):
         self.progress = W.IntProgress(value=0, min=0, max=1000, layout=W.Layout(width="240px"))
         self.table = W.VBox()
         self.table.add_class("bark-script-table")
-        self.scene_player = W.Audio(format="wav", autoplay=False, loop=False, layout=W.Layout(width="100%"))
+        self.scene_player = W.Audio(format="wav", autoplay=False, loop=False, layout=_full())
+        self.scene_box = W.VBox([W.HTML("<b>Scene</b>")])  # the player joins once there is a scene to play
         self.srt = W.Textarea(rows=6, layout=_full(), disabled=True)
         self.run_button.on_click(lambda _b: self._launch(self._run))
         controls = W.HBox([self.seed, self.tries, self.max_duration, self.reviewer, self.run_button, self.progress],
@@ -85,7 +86,7 @@ class ScriptPanel(W.VBox):
         self.children = [W.HTML("<b>Script</b> <small>'Speaker: text' lines, [pause 0.8s], a --- header with "
                                 "[voices]; or SRT/WebVTT cues</small>"), self.script,
                          W.HTML("<b>Voices</b> <small>(TOML; overrides the header)</small>"), self.voices, controls,
-                         self.status, self.table, W.HTML("<b>Scene</b>"), self.scene_player,
+                         self.status, self.table, self.scene_box,
                          W.HTML("<b>SRT as placed</b>"), self.srt]
         self.add_class("bark-script-panel")
         desk.subscribe(self._on_event)
@@ -148,6 +149,7 @@ class ScriptPanel(W.VBox):
         self.rows = {r["line"]: LineRow(self, r) for r in rows}
         self.table.children = [r.box for r in self.rows.values()]
         self.scene_player.value = self.desk.scene_wav()
+        self.scene_box.children = (self.scene_box.children[0], self.scene_player)
         self.srt.value = prod.srt
         self.progress.value = self.progress.max
         passed = sum(r["passed"] for r in rows)

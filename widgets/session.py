@@ -35,10 +35,11 @@ from bark_core import BarkError, BarkModels
 from bark_core import constants as C
 
 from .actions import ReviewExportMixin
+from .inputs import InputsMixin, key_fingerprint
+from .longform_state import LongFormMixin
 from .settings import (
     DEFAULTS,
     MODEL_KEYS,
-    MODEL_OF,
     SEEDED,
     STAGE_KEYS,
     STAGES,
@@ -46,16 +47,17 @@ from .settings import (
     StudioError,
     _check_stage,
     _coerce,
-    _dtype_name,
     _seed,
     error_message,
+    precision_choices,
     random_seed,
     stage_seeds,
 )
 from .settings import EXTRA_KEYS as EXTRA_KEYS  # re-exported: these were defined here before the split
 from .settings import MAX_SEED as MAX_SEED
 from .settings import TITLES as TITLES
-from .takes import HistoryMixin, StageResult, StudioTake
+from .status import LiveMixin, progress_line
+from .takes import HistoryMixin, StageResult, StudioTake, same_take
 from .voices_state import VoicesMixin
 
 log = logging.getLogger("bark_studio")
@@ -63,7 +65,7 @@ log = logging.getLogger("bark_studio")
 Listener = Callable[..., None]
 
 
-class Session(VoicesMixin, HistoryMixin, ReviewExportMixin):
+class Session(InputsMixin, LiveMixin, LongFormMixin, VoicesMixin, HistoryMixin, ReviewExportMixin):
     """Stage-by-stage Bark runs with settings, staleness, history, voices, review and saving.
 
     ``models``: what :class:`bark_core.BarkModels` takes ("suno", a hub repo id, a local folder such as
@@ -94,9 +96,12 @@ class Session(VoicesMixin, HistoryMixin, ReviewExportMixin):
             if models.cache is None:
                 models.cache = cache
             self.cache = models.cache
+            precision = models.precision_name("text")
             self._settings.update(models=models.source, size=models.size_for("text"),
                                   device=models.device_for("text"), offload=models.offload,
-                                  dtype=_dtype_name(models.dtype_for("text")))
+                                  dtype=precision if precision in precision_choices() else "auto",
+                                  decoder=models.decoder if isinstance(models.decoder, str) else "auto")
+            self._hook_loads(models)
         else:
             self.cache = cache
             self._settings["models"] = os.fspath(models)
@@ -113,6 +118,12 @@ class Session(VoicesMixin, HistoryMixin, ReviewExportMixin):
         self._cancel = threading.Event()
         self.running: str | None = None
         self.busy = False
+        self.selected: int | None = None  # the take the panels, players and review show
+        self._invalid: dict[str, tuple[str, str]] = {}  # setting -> (typed text, message): blocks runs
+        self._watermark_key: str | None = None  # the secret itself; settings hold only its fingerprint
+        self.clock: Callable[[], float] = time.monotonic  # for elapsed/remaining; tests pass a fake clock
+        self._stage_started = 0.0
+        self._progress_pct = -1
         self.set(**settings)
 
     # ---- events -------------------------------------------------------------------------------
@@ -148,6 +159,11 @@ class Session(VoicesMixin, HistoryMixin, ReviewExportMixin):
             raise StudioError(f"Unknown setting(s) {', '.join(unknown)}. Settings: {', '.join(sorted(known))}, seed.")
         new = {}
         master = None
+        secret = self._watermark_key
+        if "watermark_key" in settings:
+            secret = settings.pop("watermark_key")
+            secret = None if secret in (None, "", "default") else str(secret)
+            new["watermark_key"] = key_fingerprint(secret)
         if "seed" in settings:
             master = _seed(settings.pop("seed"), "seed")
             new.update(stage_seeds(master))
@@ -162,8 +178,15 @@ class Session(VoicesMixin, HistoryMixin, ReviewExportMixin):
             self.seed = None  # stage seeds no longer follow one master seed
         changed = {k: v for k, v in new.items() if self._settings.get(k) != v}
         self._settings.update(new)
+        self._watermark_key = secret
+        fixed = [k for k in self._invalid if k in new or (k == "seed" and master is not None)
+                 or (k.endswith("_seed") and master is not None)]
+        for k in fixed:
+            del self._invalid[k]
         if changed:
             self.emit("settings", changed=changed)
+        if fixed:
+            self.emit("invalid", keys=fixed)
         return changed
 
     def reroll(self, stage: str | None = None) -> int:
@@ -187,12 +210,15 @@ class Session(VoicesMixin, HistoryMixin, ReviewExportMixin):
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def state(self, stage: str) -> str:
-        """"running", "error", "cancelled", "empty" (never run), "stale" (settings or input changed) or "fresh".
+        """"running", "invalid" (typed input it depends on cannot be used), "error", "cancelled", "empty"
+        (never run), "stale" (settings or input changed) or "fresh".
 
         "error" and "cancelled" last while the settings are those the stage failed with."""
         _check_stage(stage)
         if self.running == stage:
             return "running"
+        if self.invalid_inputs(stage):
+            return "invalid"
         sig = self.signature(stage, self._settings)
         err = self._errors.get(stage)
         if err is not None and err[0] == sig:
@@ -213,7 +239,11 @@ class Session(VoicesMixin, HistoryMixin, ReviewExportMixin):
         return {s: self.state(s) for s in STAGES}
 
     def error(self, stage: str) -> str | None:
-        """The message of the stage's last error, while its settings are those that failed."""
+        """The message of the stage's last error, while its settings are those that failed; typed input
+        that could not be used comes first (it stays until it is fixed)."""
+        bad = self.invalid_inputs(stage)
+        if bad:
+            return " ".join(bad.values())
         err = self._errors.get(stage)
         if err is None or err[0] != self.signature(stage, self._settings):
             return None
@@ -230,7 +260,8 @@ class Session(VoicesMixin, HistoryMixin, ReviewExportMixin):
         if self._models is None or self._models_cfg != cfg:
             s = self._settings
             self._models = BarkModels(s["models"], size=s["size"], device=s["device"], dtype=s["dtype"],
-                                      offload=s["offload"], cache=self.cache)
+                                      decoder=s["decoder"], offload=s["offload"], cache=self.cache)
+            self._hook_loads(self._models)
             self._models_cfg = cfg
             self._voice_cache.clear()
         return self._models
@@ -264,6 +295,7 @@ class Session(VoicesMixin, HistoryMixin, ReviewExportMixin):
         and then raised, so a script stops where a person would see the message.
         """
         stage = _check_stage(stage)
+        self.check_inputs(stage)
         with self._guard():
             snap = dict(self._settings)
             target = STAGES.index(stage)
@@ -293,7 +325,15 @@ class Session(VoicesMixin, HistoryMixin, ReviewExportMixin):
         def progress(done: int, total: int) -> None:
             if self._cancel.is_set():
                 raise RunCancelled(f"Cancelled during the {stage} stage; earlier results are kept.")
-            self.emit("progress", stage=stage, done=int(done), total=int(total))
+            done, total = int(done), int(total)
+            pct = 100 if total <= 0 else 100 * done // total
+            if pct == self._progress_pct and done != total:
+                return  # at most a hundred updates a stage, however many tokens it makes
+            self._progress_pct = pct
+            elapsed = self.clock() - self._stage_started
+            left = elapsed * (total - done) / done if 0 < done < total else None
+            self.emit("progress", stage=stage, done=done, total=total, elapsed=elapsed, remaining=left,
+                      text=progress_line(stage, done, total, elapsed, left))
 
         return progress
 
@@ -303,12 +343,10 @@ class Session(VoicesMixin, HistoryMixin, ReviewExportMixin):
         self._errors.pop(stage, None)
         self.emit("stage", stage=stage)
         t0 = time.perf_counter()
+        self._stage_started = self.clock()
+        self._progress_pct = -1
         try:
             models = self.models()
-            need = MODEL_OF[stage]
-            if need is not None and not models.is_loaded(need):
-                self.emit("message", text=f"Loading the {need} model for the {stage} stage…")
-            self.emit("progress", stage=stage, done=0, total=1)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 art, input_id = self._compute(stage, snap, models)
@@ -320,14 +358,16 @@ class Session(VoicesMixin, HistoryMixin, ReviewExportMixin):
                                  warnings=[str(w.message) for w in caught if _ours(w.category)])
             if stage == "coarse" and snap.get("preview"):
                 self._check_cancel(stage)
-                result.preview = self._preview(models, art)
+                self.results[stage] = result  # the codes are kept even if the preview is cancelled
+                result.preview = self._cancellable_preview(models, art)
             if stage == "decode":
                 from bark_core.quality import check
 
                 result.quality = check(art, text=snap["text"])
             self.results[stage] = result
             self.running = None
-            self.emit("progress", stage=stage, done=1, total=1)
+            self.emit("progress", stage=stage, done=1, total=1, elapsed=result.seconds, remaining=None,
+                      text=progress_line(stage, 1, 1, result.seconds, None, cache_hit=result.cache_hit))
             self.emit("result", stage=stage, result=result)
             return result
         except RunCancelled as exc:
@@ -347,22 +387,6 @@ class Session(VoicesMixin, HistoryMixin, ReviewExportMixin):
     def _check_cancel(self, stage: str) -> None:
         if self._cancel.is_set():
             raise RunCancelled(f"Cancelled during the {stage} stage; earlier results are kept.")
-
-    @staticmethod
-    def _preview(models: BarkModels, coarse: Any) -> Any:
-        from bark_core import decode_preview
-
-        return decode_preview(models, coarse)
-
-    def preview(self) -> Any:
-        """Decode the current coarse codes alone (listen before fine), if not done during the run."""
-        res = self.results.get("coarse")
-        if res is None:
-            raise StudioError("There are no coarse codes to preview yet; run the coarse stage first.")
-        if res.preview is None:
-            res.preview = self._preview(self.models(), res.artifact)
-            self.emit("result", stage="coarse", result=res)
-        return res.preview
 
     def _compute(self, stage: str, s: dict[str, Any], models: BarkModels) -> tuple[Any, str | None]:
         import bark_core
@@ -401,23 +425,26 @@ class Session(VoicesMixin, HistoryMixin, ReviewExportMixin):
         meta["review"] = review_metadata(audio, store=self.review_store)
         if decode_res.quality is not None:
             meta["qc"] = decode_res.quality.summary()
-        return label(audio, include_text=bool(s["include_text"]), **meta)
+        return label(audio, self._watermark_key, include_text=bool(s["include_text"]), **meta)
 
     def _record_take(self, snap: dict[str, Any], target: int) -> StudioTake:
-        """Extend the last take when this run only added stages to it; otherwise start a new take."""
+        """A run that made what a take already holds (same artifact ids, e.g. all from the cache) is
+        that take again, extended by any stages it adds; anything else is a new take."""
         chain = {s: self.results[s] for s in STAGES[: target + 1]}
-        last = self.takes[-1] if self.takes else None
-        if last is not None and all(chain[s].artifact.id == r.artifact.id for s, r in last.results.items()
-                                    if s in chain):
-            added = [s for s in chain if s not in last.results]
+        known = next((t for t in reversed(self.takes) if same_take(t, chain)), None)
+        if known is not None:
+            added = [s for s in chain if s not in known.results]
             if added:
-                last.results.update({s: chain[s] for s in added})
-                last.settings = snap
-                self.emit("take", take=last, new=False)
-            return last
+                known.results.update({s: chain[s] for s in added})
+                known.settings = snap
+                known.watermark_key = self._watermark_key
+            self.selected = known.number
+            self.emit("take", take=known, new=False)
+            return known
         take = StudioTake(number=len(self.takes) + 1, settings=snap, results=dict(chain),
-                          voice=snap.get("voice"))
+                          voice=snap.get("voice"), seed=self.seed, watermark_key=self._watermark_key)
         self.takes.append(take)
+        self.selected = take.number
         self.emit("take", take=take, new=True)
         return take
 

@@ -20,7 +20,7 @@ TITLES: dict[str, str] = {"semantic": "Semantic", "coarse": "Coarse", "fine": "F
 # which weights a stage needs, to announce loads and downloads before they happen
 MODEL_OF: dict[str, str | None] = {"semantic": "text", "coarse": "coarse", "fine": "fine", "decode": "codec",
                                    "label": None}
-MODEL_KEYS: tuple[str, ...] = ("models", "size", "device", "dtype", "offload")
+MODEL_KEYS: tuple[str, ...] = ("models", "size", "device", "dtype", "decoder", "offload")
 STAGE_KEYS: dict[str, tuple[str, ...]] = {
     "semantic": ("text", "voice", "semantic_temp", "semantic_top_k", "semantic_top_p", "min_eos_p",
                  "max_gen_duration_s", "allow_early_stop", "semantic_seed"),
@@ -28,7 +28,7 @@ STAGE_KEYS: dict[str, tuple[str, ...]] = {
                "coarse_seed"),
     "fine": ("fine_temp", "fine_seed"),
     "decode": (),
-    "label": ("include_text",),
+    "label": ("include_text", "watermark_key"),
 }
 # settings that change what is shown, not what a stage makes: they never mark anything stale
 EXTRA_KEYS: tuple[str, ...] = ("preview",)
@@ -36,14 +36,14 @@ SEEDED: tuple[str, ...] = ("semantic", "coarse", "fine")
 MAX_SEED = 2**63 - 1
 
 DEFAULTS: dict[str, Any] = {
-    "models": "suno", "size": "large", "device": "auto", "dtype": "auto", "offload": False,
+    "models": "suno", "size": "large", "device": "auto", "dtype": "auto", "decoder": "auto", "offload": False,
     "text": "Hello there! [laughs] This is Bark, stage by stage.", "voice": None,
     "semantic_temp": C.DEFAULT_SEMANTIC_TEMP, "semantic_top_k": None, "semantic_top_p": None,
     "min_eos_p": C.DEFAULT_MIN_EOS_P, "max_gen_duration_s": None, "allow_early_stop": True, "semantic_seed": 0,
     "coarse_temp": C.DEFAULT_COARSE_TEMP, "coarse_top_k": None, "coarse_top_p": None,
     "max_coarse_history": C.MAX_COARSE_HISTORY, "sliding_window_len": C.SLIDING_WINDOW_LEN, "coarse_seed": 0,
     "fine_temp": C.DEFAULT_FINE_TEMP, "fine_seed": 0,
-    "include_text": False, "preview": True,
+    "include_text": False, "watermark_key": "default", "preview": True,
 }
 
 
@@ -71,8 +71,8 @@ def error_message(exc: BaseException) -> str:
     """What a person should read: the core's message for its own errors, one line for anything else."""
     if isinstance(exc, BarkError | ValueError):
         return str(exc) or type(exc).__name__
-    text = str(exc).strip().splitlines()
-    return f"Unexpected {type(exc).__name__}: {text[0] if text else 'no message'} (details in the log)."
+    text = str(exc).strip().splitlines()  # the reason itself: a notebook user has no log to look in
+    return f"Unexpected {type(exc).__name__}: {text[0] if text else 'no message'}"
 
 
 def _dtype_name(dtype: Any) -> str:
@@ -101,8 +101,23 @@ _OPTIONAL_FLOATS = {"semantic_temp", "coarse_temp", "fine_temp", "semantic_top_p
 _OPTIONAL_INTS = {"semantic_top_k", "coarse_top_k"}
 _INTS = {"max_coarse_history", "sliding_window_len"}
 _BOOLS = {"allow_early_stop", "include_text", "preview", "offload"}
-_CHOICES = {"size": ("large", "small"), "device": ("auto", "cpu", "cuda", "mps"),
-            "dtype": ("auto", "fp32", "fp16", "bf16")}
+
+
+def precision_choices() -> tuple[str, ...]:
+    """The precisions ``BarkModels`` takes, read from the core so that new ones appear here by themselves."""
+    from bark_core.models import PRECISION_NAMES
+
+    return tuple(PRECISION_NAMES)
+
+
+def decoder_choices() -> tuple[str, ...]:
+    """The decode loops ``BarkModels(decoder=...)`` takes, read from the core."""
+    from bark_core.sampling import DECODERS
+
+    return tuple(DECODERS)
+
+
+_CHOICES = {"size": ("large", "small"), "device": ("auto", "cpu", "cuda", "mps")}
 
 
 def _coerce(key: str, value: Any) -> Any:
@@ -127,6 +142,11 @@ def _coerce(key: str, value: Any) -> Any:
         return int(value)
     if key in _BOOLS:
         return bool(value)
+    if key in ("dtype", "decoder"):
+        choices = precision_choices() if key == "dtype" else decoder_choices()
+        if str(value) not in choices:
+            raise StudioError(f"{key} must be one of {', '.join(choices)}, got {str(value)!r:.40}.")
+        return str(value)
     if key in _CHOICES:
         value = str(value)
         if value not in _CHOICES[key] and not (key == "device" and value.startswith(("cuda:", "mps:"))):

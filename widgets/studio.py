@@ -17,6 +17,7 @@ import contextlib
 import html
 import logging
 import os
+import queue
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,12 +25,14 @@ from typing import Any
 
 import ipywidgets as W
 
+from .longform_panel import LongPanelMixin
 from .panels import StagePanel, StagePanelsMixin
 from .review_panel import ReviewPanelMixin
 from .script_panel import ScriptPanel
 from .script_state import ScriptDesk
-from .session import STAGES, Session, StageResult, StudioError, StudioTake, error_message
-from .ui import CSS, _button, _error_html, _full, _note_html, _style
+from .session import Session, StageResult, StudioError, StudioTake, error_message
+from .settings import decoder_choices, precision_choices
+from .ui import CSS, _button, _cell, _error_html, _full, _note_html, _style
 from .ui import STATE_STYLE as STATE_STYLE  # re-exported: these were defined here before the split
 from .voice_panel import NO_VOICE as NO_VOICE
 from .voice_panel import VoicePanelMixin
@@ -37,7 +40,7 @@ from .voice_panel import VoicePanelMixin
 log = logging.getLogger("bark_studio")
 
 
-class Studio(VoicePanelMixin, StagePanelsMixin, ReviewPanelMixin, W.VBox):
+class Studio(VoicePanelMixin, StagePanelsMixin, ReviewPanelMixin, LongPanelMixin, W.VBox):
     """Run Bark stage by stage in a notebook: look at each stage, change a setting, re-run only what follows.
 
     ``models``: "suno" (Suno's weights from the hub), a hub repo id, a local folder (e.g.
@@ -57,12 +60,16 @@ class Studio(VoicePanelMixin, StagePanelsMixin, ReviewPanelMixin, W.VBox):
         self.session = Session(models, cache=cache, review_store=review_store, **settings)
         self.background = background
         self._thread: threading.Thread | None = None
+        self._jobs: queue.SimpleQueue | None = None
+        self._idle = threading.Event()  # set while no background run is queued or running
+        self._idle.set()
+        self._pending = 0
         self._syncing = False
         self._lock = threading.RLock()
         self.controls: dict[str, W.ValueWidget] = {}
         self._converters: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {}
-        self.selected: int | None = None
         self._shown_error: str | None = None
+        self._reviewer = reviewer
         self._build(output_dir, reviewer)
         self.session.subscribe(self._on_event)
         self._sync_widgets(self.session.settings)
@@ -89,17 +96,23 @@ class Studio(VoicePanelMixin, StagePanelsMixin, ReviewPanelMixin, W.VBox):
             description="models", options=["suno", "suno/bark-small", "suno/bark"], ensure_option=False,
             continuous_update=False, style=_style("50px"), layout=_full(),
             tooltip="'suno' (Suno's weights from the hub), a hub repo id, or a local model folder"))
-        size = self._bind("size", W.Dropdown(description="size", options=["large", "small"], style=_style("32px"),
-                                             layout=W.Layout(width="130px")))
-        device = self._bind("device", W.Dropdown(description="device", options=["auto", "cpu", "cuda", "mps"],
-                                                 style=_style("44px"), layout=W.Layout(width="140px")))
-        dtype = self._bind("dtype", W.Dropdown(description="precision", options=["auto", "fp32", "fp16", "bf16"],
-                                               style=_style("60px"), layout=W.Layout(width="150px")))
+
+        def pick(key: str, desc: str, options: Any, label_width: str, tip: str) -> W.Dropdown:
+            return self._bind(key, W.Dropdown(description=desc, options=list(options), style=_style(label_width),
+                                              layout=_cell(width="150px"), tooltip=tip))
+
+        size = pick("size", "size", ["large", "small"], "32px", "Suno's large or small checkpoints")
+        device = pick("device", "device", ["auto", "cpu", "cuda", "mps"], "44px", "Where the stages run")
+        dtype = pick("dtype", "precision", precision_choices(), "60px",
+                     "How the weights are stored and computed (bark_core's precisions)")
+        decoder = pick("decoder", "decoder", decoder_choices(), "60px",
+                       "The token loop: fast (static cache, CUDA), eager (reference), auto picks by device")
         offload = self._bind("offload", W.Checkbox(description="offload idle stages to CPU", indent=False,
-                                                   layout=W.Layout(width="200px")))
-        models_row = W.HBox([size, device, dtype, offload], layout=W.Layout(flex_flow="row wrap"))
+                                                   layout=_cell(width="200px")))
+        models_row = W.Box([size, device, dtype, decoder, offload],
+                           layout=W.Layout(display="flex", flex_flow="row wrap", width="100%"))
         text_box = W.VBox([W.HTML("<b>Text</b>"), self.text, self.model_source, models_row],
-                          layout=W.Layout(width="50%"))
+                          layout=W.Layout(flex="1 1 0", min_width="0"))
 
         # ---- run bar ----------------------------------------------------------------------------
         self.run_all_button = _button("Run all", "bark-run-all", "success", icon="forward",
@@ -107,7 +120,7 @@ class Studio(VoicePanelMixin, StagePanelsMixin, ReviewPanelMixin, W.VBox):
         self.cancel_button = _button("Cancel", "bark-cancel", "danger", icon="stop", tooltip="Stop the running stage")
         self.cancel_button.disabled = True
         self.seed_text = W.Text(description="seed", continuous_update=False, style=_style("36px"),
-                                layout=W.Layout(width="170px"),
+                                layout=W.Layout(width="150px"),
                                 tooltip="One seed for all stages, derived as bark_core.generate(seed=...) does")
         self.seed_text.add_class("bark-master-seed")
         self.dice_button = _button("", "bark-dice", tooltip="Roll the dice: a new random seed for every stage",
@@ -128,20 +141,22 @@ class Studio(VoicePanelMixin, StagePanelsMixin, ReviewPanelMixin, W.VBox):
         qc_box = self._build_review_box(reviewer)
 
         grid = W.GridBox([*(p.box for p in self.panels.values()), qc_box],
-                         layout=W.Layout(grid_template_columns="repeat(2, minmax(0, 1fr))", grid_gap="8px",
-                                         width="100%"))
+                         layout=W.Layout(grid_template_columns="repeat(2, minmax(0, 1fr))", grid_gap="8px"))
+        grid.add_class("bark-grid")
 
         # ---- history, compare, save (review_panel.py) ----------------------------------------------
         history_box = self._build_history_box(output_dir)
+        long_box = W.Accordion(children=[self._build_long_box()], titles=("Long text: chunk by chunk",),
+                               selected_index=None)
 
         self.busy_buttons = [self.run_all_button, *self.run_buttons.values(), self.take_voice_button,
                              self.rec_button, self.save_artifacts_button, self.save_audio_button,
-                             self.save_voice_button]
+                             self.save_voice_button, self.long_button]
         # ---- the script desk (script_panel.py): a whole scene, one row per line ---------------------
         self.script_panel = ScriptPanel(ScriptDesk(self.session), reviewer=reviewer, background=self.background)
         script_box = W.Accordion(children=[self.script_panel], titles=("Script: dialogue and subtitles",))
-        self.children = [W.HTML(CSS), self.title, W.HBox([text_box, voice_box]), run_bar, self.cache_info, grid,
-                         history_box, script_box]
+        self.children = [W.HTML(CSS), self.title, W.HBox([text_box, voice_box], layout=W.Layout(grid_gap="8px")),
+                         run_bar, self.cache_info, grid, history_box, long_box, script_box]
         self.add_class("bark-studio")
         self._refresh_voices()
 
@@ -177,16 +192,32 @@ class Studio(VoicePanelMixin, StagePanelsMixin, ReviewPanelMixin, W.VBox):
         self.session.cancel()
 
     def state(self, stage: str) -> str:
-        """"empty", "fresh", "stale", "running" or "error"."""
+        """"empty", "fresh", "stale", "running", "error", "cancelled" or "invalid"."""
         return self.session.state(stage)
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait for a background run started by a button; True when none is running any more."""
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
-            return not thread.is_alive()
-        return True
+        """Wait for the background runs started by buttons; True when none is running any more."""
+        return self._idle.wait(timeout)
+
+    def close(self) -> None:
+        if self._jobs is not None:
+            self._jobs.put(None)  # the worker thread ends after the run in progress
+        super().close()
+
+    def _worker(self) -> None:
+        """One thread for every background run: a new thread per run would give the allocator a new
+        arena each time, and the kernel's memory would grow with the number of runs."""
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            try:
+                job()
+            finally:
+                with self._lock:
+                    self._pending -= 1
+                    if self._pending == 0:
+                        self._idle.set()
 
     @property
     def results(self) -> dict[str, StageResult]:
@@ -245,24 +276,37 @@ class Studio(VoicePanelMixin, StagePanelsMixin, ReviewPanelMixin, W.VBox):
     # ============================================================================ user actions
     def _launch(self, stage: str) -> None:
         """A run button: run in the background (or inline) and show any failure; never raise."""
+        self._launch_work(stage, lambda: self.session.run(stage), self._status_error)
+
+    def run_long(self, **options: Any) -> Any:
+        """A long text chunk by chunk, in this thread (see ``Session.run_long``); returns the LongTake."""
+        return self.session.run_long(**options)
+
+    def _launch_work(self, name: str, job: Callable[[], Any], show_error: Callable[[BaseException], None]) -> None:
         if self.session.busy:
-            self._status_error(StudioError("A run is in progress; wait for it or press Cancel."))
+            show_error(StudioError("A run is in progress; wait for it or press Cancel."))
             return
         self._shown_error = None
         self._set_busy(True)
 
         def work() -> None:
             try:
-                self.session.run(stage)
+                job()
             except BaseException as exc:  # shown, never raised into the notebook
                 if error_message(exc) != self._shown_error:  # stage errors are on screen already
-                    self._status_error(exc)
+                    show_error(exc)
             finally:
                 self._set_busy(self.session.busy)
 
         if self.background:
-            self._thread = threading.Thread(target=work, name=f"bark-studio-{stage}", daemon=True)
-            self._thread.start()
+            if self._jobs is None:
+                self._jobs = queue.SimpleQueue()
+                self._thread = threading.Thread(target=self._worker, name="bark-studio-worker", daemon=True)
+                self._thread.start()
+            with self._lock:
+                self._pending += 1
+                self._idle.clear()
+            self._jobs.put(work)
         else:
             work()
 
@@ -276,24 +320,39 @@ class Studio(VoicePanelMixin, StagePanelsMixin, ReviewPanelMixin, W.VBox):
     def _status_error(self, exc: BaseException) -> None:
         self.status.value = _error_html(error_message(exc))
 
+    def _clear_status_error(self) -> None:
+        """A changed setting may be the fix: the run's old error goes (a stage's own error stays in its
+        panel for as long as its settings are those that failed)."""
+        if "bark-msg-error" in self.status.value:
+            self.status.value = ""
+
     def _widget_changed(self, key: str, value: Any) -> None:
         if self._syncing:
             return
         _, from_widget = self._converters[key]
-        stage = next((s for s in STAGES if key in _keys_of(s)), None)
         try:
-            self.session.set(**{key: from_widget(value)})
-        except Exception as exc:
-            msg = _error_html(error_message(exc))
-            if stage is not None and stage in self.panels:
-                self.panels[stage].error.value = msg
-            else:
-                self.status.value = msg
+            value = from_widget(value)
+        except Exception as exc:  # kept as invalid input: the session blocks the stage until it is fixed
+            value = f"{value} ({error_message(exc)})"
+        self.session.enter(key, value)
 
     def _master_seed_changed(self, change: dict) -> None:
-        if self._syncing or not str(change["new"]).strip():
+        if self._syncing:
             return
-        self._action(self._status_error, lambda: self.session.set(seed=change["new"]))
+        if not str(change["new"]).strip() and "seed" not in self.session.invalid_inputs():
+            self._sync_widgets(self._seed_values())  # an emptied field shows the seed in use again
+            return
+        self.session.enter("seed", change["new"])
+
+    @property
+    def selected(self) -> int | None:
+        """The number of the take on screen (panels, players, pictures, review)."""
+        return self.session.selected
+
+    @selected.setter
+    def selected(self, number: int | None) -> None:
+        if number is not None and number != self.session.selected:
+            self.session.select(number)
 
     # ============================================================================ drawing
     @contextlib.contextmanager
@@ -312,6 +371,7 @@ class Studio(VoicePanelMixin, StagePanelsMixin, ReviewPanelMixin, W.VBox):
         if event == "settings":
             self._sync_widgets(data["changed"])
             self._refresh_states()
+            self._clear_status_error()
         elif event == "busy":
             self._set_busy(data["busy"])
             self._refresh_states()
@@ -323,6 +383,18 @@ class Studio(VoicePanelMixin, StagePanelsMixin, ReviewPanelMixin, W.VBox):
             self._refresh_states()
         elif event == "progress":
             self.panels[stage].show_progress(data["done"], data["total"])
+            if data.get("text"):
+                self.status.value = _note_html(data["text"], "#1d4ed8")
+        elif event == "loading":
+            self.status.value = _note_html(data["text"], "#1d4ed8")
+        elif event == "invalid":
+            self._show_invalid(data["keys"])
+            self._refresh_states()
+            if not self.session.invalid_inputs():
+                self._clear_status_error()
+        elif event == "selected":
+            self._show_results()
+            self._refresh_history()
         elif event == "result":
             self._show_result(stage, data["result"])
             self._refresh_states()
@@ -339,12 +411,14 @@ class Studio(VoicePanelMixin, StagePanelsMixin, ReviewPanelMixin, W.VBox):
                                            "#15803d")
             self._refresh_cache_info()
         elif event == "take":
-            self._refresh_history(select=data["take"].number)
+            self._refresh_history()
         elif event == "voices":
             self.voice_msg.value = ""
             self._refresh_voices()
         elif event == "review":
-            self._refresh_history(select=self.selected)
+            self._refresh_history()
+        elif event.startswith("long"):
+            self._on_long_event(event, **data)
 
     def _set_busy(self, busy: bool) -> None:
         for b in self.busy_buttons:
@@ -368,11 +442,28 @@ class Studio(VoicePanelMixin, StagePanelsMixin, ReviewPanelMixin, W.VBox):
                 except Exception:  # e.g. a value outside a slider's range: the session keeps the true value
                     log.debug("studio: cannot show %s=%r", key, value, exc_info=True)
             if any(k.endswith("_seed") for k in values):
-                self.seed_text.value = "" if self.session.seed is None else str(self.session.seed)
+                typed = self.session.typed("seed")
+                self.seed_text.value = typed if typed is not None else (
+                    "" if self.session.seed is None else str(self.session.seed))
             if "models" in values:
                 self.model_source.value = str(values["models"])
-        if set(values) & {"models", "size", "device", "dtype", "offload"}:
+        if set(values) & {"models", "size", "device", "dtype", "decoder", "offload"}:
             self._refresh_header()
+
+    def _show_invalid(self, keys: list[str]) -> None:
+        """Typed input that is not used stays in its field, marked; fixed input shows the value in use."""
+        for key in keys:
+            widget = self.seed_text if key == "seed" else self.controls.get(key)
+            if widget is None:
+                continue
+            if self.session.typed(key) is not None:
+                widget.add_class("bark-field-invalid")
+            else:
+                widget.remove_class("bark-field-invalid")
+                self._sync_widgets(self._seed_values() if key == "seed" else {key: self.session.settings.get(key)})
+
+    def _seed_values(self) -> dict[str, Any]:
+        return {k: v for k, v in self.session.settings.items() if k.endswith("_seed")}
 
     def _refresh_header(self) -> None:
         s = self.session.settings
@@ -396,12 +487,6 @@ class Studio(VoicePanelMixin, StagePanelsMixin, ReviewPanelMixin, W.VBox):
         per = ", ".join(f"{k} {v['hits']}/{v['hits'] + v['misses']}" for k, v in stats["by_stage"].items())
         self.cache_info.value = (f"<small>stage cache: {stats['hits']} hits, {stats['misses']} misses"
                                  f"{' (' + per + ' hits)' if per else ''}</small>")
-
-
-def _keys_of(stage: str) -> tuple[str, ...]:
-    from .session import STAGE_KEYS
-
-    return (*STAGE_KEYS[stage], *(("preview",) if stage == "coarse" else ()))
 
 
 __all__ = ["Studio", "StagePanel"]

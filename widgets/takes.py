@@ -67,6 +67,8 @@ class StudioTake:
     results: dict[str, StageResult]
     voice: Any = None
     created: str = field(default_factory=lambda: _dt.datetime.now().strftime("%H:%M:%S"))
+    seed: int | None = None  # the master seed, when the stage seeds came from one
+    watermark_key: str | None = field(default=None, repr=False)  # the label's key (the settings hold its fingerprint)
 
     def _art(self, stage: str) -> Any:
         res = self.results.get(stage)
@@ -127,20 +129,21 @@ class StudioTake:
         return {k: self.settings.get(k) for k in (*MODEL_KEYS, *keys)}
 
     def title(self) -> str:
-        """A short line for pickers: number, last stage, duration, temperatures."""
+        """A short line for pickers: number, start of the text, voice, last stage, duration, seed."""
         last = self.stages[-1] if self.stages else "nothing"
         art = self.results[last].artifact if self.stages else None
-        dur = f"{art.duration_s:.1f} s" if art is not None else ""
-        temps = "/".join(_fmt(self.settings.get(k)) for k in ("semantic_temp", "coarse_temp", "fine_temp"))
-        return f"#{self.number} · {self.created} · up to {last} · {dur} · temps {temps}"
+        dur = f" · {art.duration_s:.1f} s" if art is not None else ""
+        text = " ".join(str(self.settings.get("text") or "").split())
+        text = text if len(text) <= 28 else text[:27].rstrip() + "…"
+        voice = str(self.voice or "no voice").split("#")[0].split(":")[-1].split("/")[-1]
+        seed = f" · seed {self.seed}" if self.seed is not None else ""
+        return f"#{self.number} · “{text}” · {voice} · up to {last}{dur}{seed} · {self.created}"
 
 
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "argmax"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
+def same_take(take: StudioTake, chain: dict[str, StageResult]) -> bool:
+    """Whether a run's results are this take again (one holds the other's stages, artifact for artifact)."""
+    common = [s for s in chain if s in take.results]
+    return bool(common) and all(take.results[s].artifact.id == chain[s].artifact.id for s in common)
 
 
 class HistoryMixin:

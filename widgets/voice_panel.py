@@ -27,8 +27,9 @@ class VoicePanelMixin:
         from bark_core import COMMON_RIGHTS
 
         s = self.session
-        self.language = W.Dropdown(description="voice", style=_style("40px"), layout=W.Layout(width="48%"))
-        self.speaker = W.Dropdown(layout=W.Layout(width="50%"))
+        self.language = W.Dropdown(description="voice", style=_style("40px"),
+                                   layout=W.Layout(flex="1 1 0", min_width="0"))
+        self.speaker = W.Dropdown(layout=W.Layout(flex="1 1 0", min_width="0"))
         self.language.add_class("bark-voice-language")
         self.speaker.add_class("bark-voice-speaker")
         self.language.observe(self._language_changed, names="value")
@@ -47,7 +48,8 @@ class VoicePanelMixin:
         self.rec_right = W.Combobox(description="right", options=list(COMMON_RIGHTS), ensure_option=False,
                                     placeholder="own voice, written consent, licensed…", style=_style("60px"),
                                     layout=_full())
-        self.rec_when = W.Text(description="when", value=_dt.date.today().isoformat(), placeholder="YYYY-MM-DD",
+        # no default: the date the consent was given is a fact to state, not today's date
+        self.rec_when = W.Text(description="when", value="", placeholder=f"YYYY-MM-DD, e.g. {_dt.date.today()}",
                                style=_style("60px"), layout=_full())
         self.rec_evidence = W.Text(description="evidence", placeholder="where the consent form/licence is kept",
                                    style=_style("60px"), layout=_full())
@@ -68,7 +70,7 @@ class VoicePanelMixin:
         self.voice_msg = W.HTML()
         voice_box = W.VBox([W.HBox([self.language, self.speaker]),
                             W.HBox([self.voice_upload, self.take_voice_button]), self.rec_accordion,
-                            self.voice_info, self.voice_msg], layout=W.Layout(width="50%"))
+                            self.voice_info, self.voice_msg], layout=W.Layout(flex="1 1 0", min_width="0"))
         return voice_box
 
     def _voice_box_msg(self, exc: BaseException) -> None:

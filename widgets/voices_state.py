@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from bark_core import BarkError
 from bark_core import constants as C
 
 from .settings import StudioError
@@ -98,7 +99,10 @@ class VoicesMixin:
             with tempfile.TemporaryDirectory(prefix="bark-studio-") as tmp:
                 path = Path(tmp) / f"{stem}.npz"
                 path.write_bytes(bytes(source))
-                voice = load_voice_file(path, stem)
+                try:
+                    voice = load_voice_file(path, stem)
+                except BarkError as exc:  # name the upload, not a temporary file that is gone by now
+                    raise type(exc)(_upload_message(str(exc), str(path), name or "the uploaded file")) from None
             voice.source = {**voice.source, "path": f"{stem}.npz"}
         else:
             voice = load_voice_file(source, name)
@@ -150,6 +154,13 @@ class VoicesMixin:
         # which recording it was, so the rights record can be matched to it later
         voice.source = {**voice.source, "file": filename or "recording", "sha256": sha or voice.source.get("sha256")}
         return self._add_voice(f"audio:{name}#{voice.id}", voice, select)
+
+
+def _upload_message(message: str, temp_path: str, name: str) -> str:
+    """An upload's error as the user knows the file; numpy's advice to load it unsafely is never passed on."""
+    message = message.replace(temp_path, name)
+    sentences = [s for s in message.split(". ") if "allow_pickle" not in s and "unsafely" not in s]
+    return ". ".join(sentences).rstrip(".") + ". Upload a voice .npz saved by Bark or bark_core."
 
 
 def _voice_title(key: str, voice: Any) -> str:

@@ -392,12 +392,13 @@ def load_tokenizer(
     mode = " (offline mode: HF_HUB_OFFLINE or local_files_only is set)" if local_files_only else ""
     why = "offline mode is on (--offline, HF_HUB_OFFLINE=1 or local_files_only=True)" if local_files_only else (
         f"the hub did not serve it ({'; '.join(problems)})")
+    # offline, huggingface_hub's own advice would only repeat the reason (and say to turn offline mode on)
+    details = "" if local_files_only else f" Details: {'; '.join(problems)}"
     raise HubFileError("The Bark text tokenizer", C.TOKENIZER_REPO, VOCAB_FILE, why, hub_cache(cache_dir),
                        local=f"tokenizer/{VOCAB_FILE}", message=
-        f"Could not get the Bark text tokenizer ({TOKENIZER_FILE} or {VOCAB_FILE} of {C.TOKENIZER_REPO}) from "
-        f"{HUB_URL} or {where}{mode}. Details: {'; '.join(problems)} Fix: download it once while online, or "
-        f"copy {VOCAB_FILE} from {HUB_URL}/resolve/main/{VOCAB_FILE} into a folder and call "
-        f"load_tokenizer(source='that/folder'); set HF_HUB_OFFLINE=1 to skip the network when working offline."
+        f"Could not get the Bark text tokenizer ({VOCAB_FILE} of {C.TOKENIZER_REPO}) from {HUB_URL} or "
+        f"{where}{mode}.{details} Fix: run once online so it is cached, or put {VOCAB_FILE} (from "
+        f"{HUB_URL}/resolve/main/{VOCAB_FILE}) in a folder and call load_tokenizer(source='that/folder')."
     ) from last_exc
 
 

@@ -353,12 +353,24 @@ def decode_preview(models: BarkModels, coarse: CoarseCodes) -> Audio:
     if coarse.n_frames == 0:
         raise ArtifactError("The coarse artifact has no frames; nothing to preview.")
     _check_length(coarse, limits.MAX_CODE_FRAMES, "coarse preview")
-    with models.use("codec") as codec_model:
-        samples = codec.decode_codes(coarse.codes, codec_model)
-    prov = Provenance(stage="coarse_preview", model=getattr(codec_model, "bark_core_source", "encodec_24khz"),
-                      settings={"bandwidth": 1.5, "codebooks": C.N_COARSE_CODEBOOKS}, voice=coarse.provenance.voice,
-                      parent=coarse.id, lineage=coarse.lineage_ids(), extra={"untrained": models.untrained})
-    return Audio(samples=samples, sample_rate=C.SAMPLE_RATE, provenance=prov, parent=coarse)
+
+    def compute() -> Audio:
+        with models.use("codec") as codec_model:
+            samples = codec.decode_codes(coarse.codes, codec_model)
+        prov = Provenance(stage="coarse_preview", model=getattr(codec_model, "bark_core_source", "encodec_24khz"),
+                          settings={"bandwidth": 1.5, "codebooks": C.N_COARSE_CODEBOOKS},
+                          voice=coarse.provenance.voice, parent=coarse.id, lineage=coarse.lineage_ids(),
+                          extra={"untrained": models.untrained})
+        return Audio(samples=samples, sample_rate=C.SAMPLE_RATE, provenance=prov, parent=coarse)
+
+    # deterministic like decode, and as slow: cached next to the coarse codes it was made from
+    def parts(download: bool) -> dict[str, Any]:
+        return dict(input=coarse.id, model=models.fingerprint("codec", download=download),
+                    device=_device_class(models, "codec"))
+
+    return _cached(models, "coarse_preview", 0, parts, compute, parent=coarse,
+                   fits=lambda hit: hit.provenance.parent == coarse.id and hit.sample_rate == C.SAMPLE_RATE
+                   and hit.n_samples == expected_samples(coarse.n_frames))
 
 
 def expected_samples(n_frames: int) -> int:
