@@ -83,6 +83,9 @@ PRESET_NAMES: tuple[str, ...] = ("announcer",) + tuple(
 HUB_REPO = "suno/bark"
 MODEL_MANIFEST = "bark_models.json"  # a local model folder's index: which file holds which stage, untrained or not
 HUB_REPO_SMALL = "suno/bark-small"
+# the precisions front ends offer for the three GPTs (CLI --dtype, the ComfyUI loader, the studio); "int8":
+# int8 linear weights with a scale per output channel, the rest bf16 (see bark_core.models.quant)
+PRECISION_CHOICES = ("auto", "fp32", "fp16", "bf16", "int8")
 TOKENIZER_REPO = "bert-base-multilingual-cased"
 SUNO_CHECKPOINT_FILES: dict[str, dict[str, str]] = {
     "large": {"text": "text_2.pt", "coarse": "coarse_2.pt", "fine": "fine_2.pt"},

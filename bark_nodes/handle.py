@@ -41,7 +41,7 @@ HUB_NOTES = {
 # which model a node stage needs
 STAGE_MODEL = {"semantic": "text", "coarse": "coarse", "fine": "fine", "decode": "codec"}
 DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+PRECISIONS = C.PRECISION_CHOICES
 DOWNLOAD_DIRS = ("models/bark/hub", "huggingface cache")
 STAGE_CACHES = ("memory", "disk", "off")
 HF_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")  # transformers-format repos: one file, all stages

@@ -96,7 +96,7 @@ class Session(VoicesMixin, HistoryMixin, ReviewExportMixin):
             self.cache = models.cache
             self._settings.update(models=models.source, size=models.size_for("text"),
                                   device=models.device_for("text"), offload=models.offload,
-                                  dtype=_dtype_name(models.dtype_for("text")))
+                                  dtype=_dtype_name(models.precision_for("text")))
         else:
             self.cache = cache
             self._settings["models"] = os.fspath(models)

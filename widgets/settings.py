@@ -76,6 +76,9 @@ def error_message(exc: BaseException) -> str:
 
 
 def _dtype_name(dtype: Any) -> str:
+    if getattr(dtype, "quant", None) in C.PRECISION_CHOICES:  # a Precision with int8 weights
+        return str(dtype.quant)
+    dtype = getattr(dtype, "weights", dtype)
     return {"torch.float32": "fp32", "torch.float16": "fp16", "torch.bfloat16": "bf16"}.get(str(dtype), "auto")
 
 
@@ -102,7 +105,7 @@ _OPTIONAL_INTS = {"semantic_top_k", "coarse_top_k"}
 _INTS = {"max_coarse_history", "sliding_window_len"}
 _BOOLS = {"allow_early_stop", "include_text", "preview", "offload"}
 _CHOICES = {"size": ("large", "small"), "device": ("auto", "cpu", "cuda", "mps"),
-            "dtype": ("auto", "fp32", "fp16", "bf16")}
+            "dtype": C.PRECISION_CHOICES}
 
 
 def _coerce(key: str, value: Any) -> Any:

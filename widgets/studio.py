@@ -24,6 +24,8 @@ from typing import Any
 
 import ipywidgets as W
 
+from bark_core import constants as C
+
 from .panels import StagePanel, StagePanelsMixin
 from .review_panel import ReviewPanelMixin
 from .script_panel import ScriptPanel
@@ -93,7 +95,7 @@ class Studio(VoicePanelMixin, StagePanelsMixin, ReviewPanelMixin, W.VBox):
                                              layout=W.Layout(width="130px")))
         device = self._bind("device", W.Dropdown(description="device", options=["auto", "cpu", "cuda", "mps"],
                                                  style=_style("44px"), layout=W.Layout(width="140px")))
-        dtype = self._bind("dtype", W.Dropdown(description="precision", options=["auto", "fp32", "fp16", "bf16"],
+        dtype = self._bind("dtype", W.Dropdown(description="precision", options=list(C.PRECISION_CHOICES),
                                                style=_style("60px"), layout=W.Layout(width="150px")))
         offload = self._bind("offload", W.Checkbox(description="offload idle stages to CPU", indent=False,
                                                    layout=W.Layout(width="200px")))

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
+from .. import constants as C
 from ..errors import BarkError
 from .checks import device_name, thread_count
 
@@ -37,8 +38,9 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--size", choices=["large", "small"], default="large", help="model size (default: large)")
     g.add_argument("--device", default="auto", type=device_name,
                    help="auto, cpu, cuda, cuda:N or mps; checked before any model loads (default: auto)")
-    g.add_argument("--dtype", default="auto", choices=["auto", "fp32", "fp16", "bf16"],
-                   help="precision of the transformers (default: bf16 on CUDA, fp32 elsewhere)")
+    g.add_argument("--dtype", default="auto", choices=list(C.PRECISION_CHOICES),
+                   help="precision of the transformers (default: bf16 on CUDA, fp32 elsewhere); int8: int8 "
+                        "linear weights, the rest bf16 (fastest on CPU, least memory; bf16 where no int8 kernel)")
     g.add_argument("--offload", action="store_true", help="keep idle stages on the CPU to save GPU memory")
     g.add_argument("--decoder", default="auto", choices=["auto", "fast", "eager"],
                    help="decode loop: fast (static cache, CUDA graphs), eager (the reference) or auto "

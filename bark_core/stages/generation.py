@@ -25,6 +25,7 @@ from ..cache import cache_key, seed_part
 from ..errors import ArtifactError, BadTextError, CheckpointError, ParameterError
 from ..models import codec
 from ..models.device import autocast_dtype
+from ..models.quant import is_int8
 from ..rights import voice_origin
 from ..sampling import DrawnSeed, Seed, make_generator
 from ..sampling.eager import (
@@ -127,6 +128,8 @@ def settings_dtype(model: torch.nn.Module) -> dict[str, str]:
     """Precision and device class a stage ran in (called inside ``models.use``, where autocast is on if chosen)."""
     p = next(model.parameters())
     out = {"dtype": str(p.dtype).replace("torch.", ""), "device": p.device.type}
+    if is_int8(model):  # int8 linear weights; embeddings, norms and activations in the dtype recorded here
+        out = {"dtype": "int8", "activations": out["dtype"], "device": p.device.type}
     autocast = autocast_dtype(p.device)
     if autocast is not None:
         out["autocast"] = str(autocast).replace("torch.", "")
