@@ -17,6 +17,9 @@ import torch.nn as nn
 from ..errors import BarkError
 
 INT8_FALLBACK = "bf16"
+# from this many rows on, a product dequantises the weight and runs a bf16 GEMM: on a 2-core EPYC, 1,024
+# rows x 768 x 3,072 took 66 ms through the int8 kernel, 41 ms dequantised, 36 ms in plain bf16
+MANY_ROWS = 256
 
 
 class Int8UnsupportedError(BarkError):
@@ -51,7 +54,10 @@ class Int8Linear(nn.Module):
         flat = x.reshape(-1, x.shape[-1])
         if flat.dtype != self.scale.dtype:
             flat = flat.to(self.scale.dtype)
-        y = torch.ops.aten._weight_int8pack_mm(flat.contiguous(), self.weight, self.scale)
+        if flat.shape[0] >= MANY_ROWS:  # prefill and the fine stage: compute-bound, where bf16 GEMMs win
+            y = torch.nn.functional.linear(flat, self.dequantized())
+        else:
+            y = torch.ops.aten._weight_int8pack_mm(flat.contiguous(), self.weight, self.scale)
         return y.reshape(*x.shape[:-1], self.out_features).to(x.dtype)
 
     def dequantized(self) -> torch.Tensor:

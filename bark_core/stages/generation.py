@@ -254,8 +254,13 @@ def child_provenance(parent: Any, stage: str, loaded: Any, settings: dict, seed:
 def generate_coarse(models: BarkModels, semantic: SemanticTokens, voice: Any = None, *,
                     temp: float | None = 0.7, top_k: int | None = None, top_p: float | None = None,
                     max_coarse_history: int = C.MAX_COARSE_HISTORY, sliding_window_len: int = C.SLIDING_WINDOW_LEN,
-                    seed: Seed = None, progress: Progress = None) -> CoarseCodes:
-    """Semantic tokens -> the first two EnCodec codebooks (75 Hz)."""
+                    seed: Seed = None, progress: Progress = None,
+                    on_window: Callable[[np.ndarray], None] | None = None) -> CoarseCodes:
+    """Semantic tokens -> the first two EnCodec codebooks (75 Hz).
+
+    ``on_window(flat)`` is called with the interleaved coarse tokens made so far after each sliding
+    window (what streaming decodes early); a cached result calls it never.
+    """
     expect_artifact(semantic, SemanticTokens, "coarse")
     if semantic.n_frames == 0:
         raise ArtifactError("The semantic artifact is empty (the model stopped at once); generate it again "
@@ -276,10 +281,10 @@ def generate_coarse(models: BarkModels, semantic: SemanticTokens, voice: Any = N
             gen, used_seed = make_generator(seed, device_of(loaded.model))
             if decoder == "fast":
                 codes = coarse_tokens_fast(loaded.model, [semantic.tokens], [voice], [gen], progress=progress,
-                                           **settings)[0]
+                                           on_window=on_window, **settings)[0]
             else:
                 codes = coarse_tokens(loaded.model, semantic.tokens, voice, generator=gen, progress=progress,
-                                      **settings)
+                                      on_window=on_window, **settings)
             prov = child_provenance(semantic, "coarse", loaded, {**settings, "decoder": decoder}, used_seed, voice,
                           loaded.model)
         return CoarseCodes(codes=codes, provenance=prov, parent=semantic)
