@@ -73,7 +73,7 @@ def test_joins_have_no_step(streamed):
 @pytest.mark.parametrize("bad", [0.1, 9, float("nan"), "2", True])
 def test_chunk_sizes_out_of_range_are_refused(tiny, bad):
     with pytest.raises(ParameterError, match="chunk_s must be"):
-        next(generate_stream(BarkModels(tiny, device="cpu"), TEXT, chunk_s=bad))
+        generate_stream(BarkModels(tiny, device="cpu"), TEXT, chunk_s=bad)
 
 
 def test_bark_say_stream_writes_a_playable_labelled_file(tiny, tmp_path, capsys):
@@ -107,3 +107,16 @@ def test_an_interrupted_stream_leaves_no_file(tiny, tmp_path, monkeypatch):
     rc = say_main([TEXT, "--models", str(tiny), "--device", "cpu", "-q", "--max-duration", "1.5", "--stream",
                    "--chunk-s", "0.4", "-o", str(tmp_path / "s.wav")])
     assert rc != 0 and list(tmp_path.iterdir()) == []
+
+
+def test_studio_stream_player_plays_the_first_chunk_and_gets_the_labelled_take(tiny):
+    pytest.importorskip("ipywidgets", minversion="8")
+    from bark_studio.stream_player import StreamPlayer
+
+    player = StreamPlayer(BarkModels(tiny, device="cpu"))
+    with pytest.raises(ParameterError, match="chunk_s"):
+        player.play(TEXT, chunk_s=0)
+    take = player.play(TEXT, seed=2, chunk_s=0.4, **KW).wait(timeout=600)
+    assert player.first.value[:4] == b"RIFF" and player.first_audio_s is not None
+    assert take is not None and player.whole.value[:4] == b"RIFF"
+    assert "take done" in player.status.value

@@ -129,7 +129,8 @@ def generate_stream(models: BarkModels, text: str, voice: Any = None, *, seed: S
 
     Seeds follow :func:`bark_core.generate` (one master seed, derived per stage), so the semantic and
     coarse tokens equal the one-shot take's; see the module docstring for what differs after them.
-    Closing the iterator early stops the coarse worker at its next window.
+    Closing the iterator early stops the coarse worker at its next window. Settings are checked here,
+    at the call, before anything runs.
     """
     started = time.perf_counter()
     chunk_s = check_chunk_s(chunk_s)
@@ -139,6 +140,14 @@ def generate_stream(models: BarkModels, text: str, voice: Any = None, *, seed: S
     if isinstance(seed, torch.Generator):
         raise ParameterError("generate_stream takes an integer seed (or None), not a torch.Generator: its chunks "
                              "run on two threads, which must not share one generator.")
+    return _stream(models, text, voice, started, seed, chunk_s, semantic_temp, coarse_temp, fine_temp, top_k, top_p,
+                   min_eos_p, max_gen_duration_s, allow_early_stop, key, strength_db)
+
+
+def _stream(models: BarkModels, text: str, voice: Any, started: float, seed: Seed, chunk_s: float,
+            semantic_temp: float | None, coarse_temp: float | None, fine_temp: float | None, top_k: int | None,
+            top_p: float | None, min_eos_p: float | None, max_gen_duration_s: float | None, allow_early_stop: bool,
+            key: str | bytes | None, strength_db: float) -> Iterator[StreamChunk]:
     master = master_seed(seed)
     seeds = list(stage_seeds(master))
     voice = models.voice(voice)
