@@ -2,8 +2,9 @@
 
 The semantic stage runs first (the coarse stage needs its tokens). The coarse stage then runs on a
 worker thread and hands over its tokens after every sliding window (60 tokens, 0.4 s of audio); as
-soon as ``chunk_s`` of new frames are there, this thread runs the fine stage and EnCodec on them and
-yields the chunk, watermarked, while the coarse stage goes on.
+soon as ``chunk_s`` of new frames are there (for the first chunk: whatever the first coarse window
+gives, about 0.3 s), this thread runs the fine stage and EnCodec on them and yields the chunk,
+watermarked, while the coarse stage goes on.
 
 How the output differs from :func:`bark_core.generate` for the same seed (``benchmarks/speed.py
 --impl ours-stream`` and ``tests/test_stream.py`` measure it):
@@ -48,6 +49,7 @@ FINE_CONTEXT = 128  # frames of decided fine codes in front of a chunk's fine pa
 DECODE_CONTEXT = 75  # frames EnCodec decodes in front of a chunk (its LSTM and convolutions warm up)
 HOLD = 8  # frames of look-ahead a chunk keeps back for the next one (its right edge is recomputed)
 FADE = 2  # frames cross-faded at a join
+FIRST_CHUNK = 16  # frames: the first chunk goes out as soon as one coarse window leaves this many (0.2 s)
 
 
 @dataclass
@@ -221,7 +223,8 @@ def _stream(models: BarkModels, text: str, voice: Any, started: float, seed: See
                 break
             flat = item[:item.size - item.size % C.N_COARSE_CODEBOOKS]
             avail = flat.size // C.N_COARSE_CODEBOOKS
-            if avail - HOLD - decided().shape[1] >= chunk_frames:
+            # the first chunk is short (what the first coarse window gives, ~0.3 s), so audio starts early
+            if avail - HOLD - decided().shape[1] >= (FIRST_CHUNK if not fine_parts else chunk_frames):
                 yield chunk(unflatten_coarse(flat), final=False)
         worker.join()
         if worker.error is not None:
