@@ -120,3 +120,13 @@ def test_studio_stream_player_plays_the_first_chunk_and_gets_the_labelled_take(t
     assert player.first.value[:4] == b"RIFF" and player.first_audio_s is not None
     assert take is not None and player.whole.value[:4] == b"RIFF"
     assert "take done" in player.status.value
+
+
+def test_a_take_in_one_chunk_is_the_one_shot_take(tiny):
+    models = BarkModels(tiny, device="cpu")
+    kw = dict(max_gen_duration_s=1.0, allow_early_stop=False)
+    chunks = list(generate_stream(models, TEXT, seed=4, chunk_s=8, first_chunk_s=8, **kw))
+    assert len(chunks) == 1 and chunks[0].final
+    one = generate(models, TEXT, seed=4, **kw)
+    np.testing.assert_array_equal(chunks[0].take.fine.codes, one.fine.codes)
+    np.testing.assert_allclose(chunks[0].take.audio.samples, one.audio.samples, atol=1e-6)

@@ -213,8 +213,8 @@ def add_say_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stream", action="store_true",
                    help="make the audio in chunks as the coarse stage goes (prints the time to first audio); the "
                         "chunks grow a temporary WAV beside the output, published labelled when the take is done")
-    p.add_argument("--chunk-s", type=float, default=2.0, metavar="SECONDS",
-                   help="--stream: seconds of audio per chunk (0.4 to 8; default 2)")
+    p.add_argument("--chunk-s", type=float, default=1.0, metavar="SECONDS",
+                   help="--stream: seconds of audio per chunk after the first, short one (0.4 to 8; default 1)")
     p.add_argument("--save-artifacts", metavar="DIR", help="also save semantic/coarse/fine artifacts (.npz) here")
     p.add_argument("--save-voice", metavar="NPZ", help="also save this take as a voice file")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")

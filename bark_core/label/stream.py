@@ -10,9 +10,10 @@ How the output differs from :func:`bark_core.generate` for the same seed (``benc
 --impl ours-stream`` and ``tests/test_stream.py`` measure it):
 - semantic and coarse tokens are the same (the same stage functions and seeds);
 - the fine stage sees each chunk with up to ``FINE_CONTEXT`` frames of already decided fine codes on
-  its left and ``HOLD`` frames of coarse look-ahead on its right, where the one-shot fine stage sees
-  the whole take (up to 1,024 frames) at once; its codes therefore agree with the one-shot codes
-  only partly (greedy fine decoding agrees most). The fine generator is shared by the chunks, in order;
+  its left and ``HOLD`` frames of coarse look-ahead on its right, padded to the model's 1,024-frame
+  window as the one-shot stage pads its last window; the one-shot stage sees the whole take (up to
+  1,024 frames) at once, so the codes agree only partly once a take spans several chunks (a take in
+  one chunk gets exactly the one-shot codes and audio). The fine generator is shared by the chunks;
 - EnCodec decodes each chunk with ``DECODE_CONTEXT`` frames of left context and ``HOLD`` frames of
   right context, and consecutive chunks are cross-faded over ``FADE`` frames (27 ms), so joins have
   no step; every frame's audio is emitted exactly once, so the joined take has the one-shot length;
@@ -69,21 +70,28 @@ class StreamChunk:
         return self.samples.size / self.sample_rate
 
 
-def check_chunk_s(chunk_s: Any) -> float:
+def check_chunk_s(chunk_s: Any, name: str = "chunk_s", low: float = MIN_CHUNK_S) -> float:
     if isinstance(chunk_s, bool) or not isinstance(chunk_s, (int, float)) or not math.isfinite(chunk_s) \
-            or not MIN_CHUNK_S <= chunk_s <= MAX_CHUNK_S:
-        raise ParameterError(f"chunk_s must be a number of seconds from {MIN_CHUNK_S} (one coarse window) to "
-                             f"{MAX_CHUNK_S}, got {chunk_s!r:.40}. 1-2 s gives early first audio and few joins.")
+            or not low <= chunk_s <= MAX_CHUNK_S:
+        raise ParameterError(f"{name} must be a number of seconds from {low} to {MAX_CHUNK_S}, got "
+                             f"{chunk_s!r:.40}. 1-2 s gives early first audio and few joins.")
     return float(chunk_s)
 
 
 @torch.inference_mode()
 def _fine_piece(model: torch.nn.Module, history: np.ndarray, coarse: np.ndarray, gen: torch.Generator,
                 temp: float | None) -> np.ndarray:
-    """Fine codes (8, n) for ``coarse`` (2, n) after ``history`` (8, h) of decided codes, in one pass per codebook."""
+    """Fine codes (8, n) for ``coarse`` (2, n) after ``history`` (8, h) of decided codes.
+
+    The window is padded to the fine model's 1,024 frames and every slot after the history is filled,
+    pads included, exactly as the one-shot fine stage fills its last window: a shorter window is out of
+    the model's distribution (on random weights its codes agreed with the padded ones at chance level).
+    A take that fits one chunk therefore gets the one-shot fine codes.
+    """
     n_coarse, n = coarse.shape
     new = np.vstack([coarse, np.full((C.N_FINE_CODEBOOKS - n_coarse, n), C.FINE_PAD_TOKEN)])
     arr = np.hstack([history, new]) if history.size else new
+    arr = np.hstack([arr, np.full((C.N_FINE_CODEBOOKS, max(0, C.FINE_WINDOW - arr.shape[1])), C.FINE_PAD_TOKEN)])
     device = next(model.parameters()).device
     x = torch.from_numpy(arr.T.astype(np.int64).copy()).to(device)[None]
     h = history.shape[1] if history.size else 0
@@ -91,7 +99,7 @@ def _fine_piece(model: torch.nn.Module, history: np.ndarray, coarse: np.ndarray,
         logits = model(nn, x)[0, h:, :C.CODEBOOK_SIZE].float()
         preds, _ = sample(logits, gen, temp)
         x[0, h:, nn] = preds
-    return x[0, h:].T.cpu().numpy().astype(np.int64)
+    return x[0, h:h + n].T.cpu().numpy().astype(np.int64)
 
 
 class _Coarse(threading.Thread):
@@ -121,7 +129,8 @@ class _Coarse(threading.Thread):
         self.updates.put(None)
 
 
-def generate_stream(models: BarkModels, text: str, voice: Any = None, *, seed: Seed = None, chunk_s: float = 2.0,
+def generate_stream(models: BarkModels, text: str, voice: Any = None, *, seed: Seed = None, chunk_s: float = 1.0,
+                    first_chunk_s: float = FIRST_CHUNK / C.COARSE_RATE_HZ,
                     semantic_temp: float | None = 0.7, coarse_temp: float | None = 0.7,
                     fine_temp: float | None = 0.5, top_k: int | None = None, top_p: float | None = None,
                     min_eos_p: float | None = 0.2, max_gen_duration_s: float | None = None,
@@ -129,27 +138,31 @@ def generate_stream(models: BarkModels, text: str, voice: Any = None, *, seed: S
                     strength_db: float = DEFAULT_STRENGTH_DB) -> Iterator[StreamChunk]:
     """Yield watermarked :class:`StreamChunk` s as the coarse stage completes windows; the last holds the Take.
 
-    Seeds follow :func:`bark_core.generate` (one master seed, derived per stage), so the semantic and
+    ``first_chunk_s`` (default 0.21 s, what the first coarse window gives) sizes the first chunk;
+    ``chunk_s`` (0.4 to 8 s) every later one. Seeds follow :func:`bark_core.generate` (one master
+    seed, derived per stage), so the semantic and
     coarse tokens equal the one-shot take's; see the module docstring for what differs after them.
     Closing the iterator early stops the coarse worker at its next window. Settings are checked here,
     at the call, before anything runs.
     """
     started = time.perf_counter()
     chunk_s = check_chunk_s(chunk_s)
+    first_chunk_s = check_chunk_s(first_chunk_s, "first_chunk_s", FIRST_CHUNK / C.COARSE_RATE_HZ)
     check_generate_settings(semantic_temp=semantic_temp, coarse_temp=coarse_temp, fine_temp=fine_temp, top_k=top_k,
                             top_p=top_p, min_eos_p=min_eos_p, max_gen_duration_s=max_gen_duration_s,
                             allow_early_stop=allow_early_stop, seed=seed)
     if isinstance(seed, torch.Generator):
         raise ParameterError("generate_stream takes an integer seed (or None), not a torch.Generator: its chunks "
                              "run on two threads, which must not share one generator.")
-    return _stream(models, text, voice, started, seed, chunk_s, semantic_temp, coarse_temp, fine_temp, top_k, top_p,
-                   min_eos_p, max_gen_duration_s, allow_early_stop, key, strength_db)
+    return _stream(models, text, voice, started, seed, (first_chunk_s, chunk_s), semantic_temp, coarse_temp,
+                   fine_temp, top_k, top_p, min_eos_p, max_gen_duration_s, allow_early_stop, key, strength_db)
 
 
-def _stream(models: BarkModels, text: str, voice: Any, started: float, seed: Seed, chunk_s: float,
+def _stream(models: BarkModels, text: str, voice: Any, started: float, seed: Seed, sizes: tuple[float, float],
             semantic_temp: float | None, coarse_temp: float | None, fine_temp: float | None, top_k: int | None,
             top_p: float | None, min_eos_p: float | None, max_gen_duration_s: float | None, allow_early_stop: bool,
             key: str | bytes | None, strength_db: float) -> Iterator[StreamChunk]:
+    first_chunk_s, chunk_s = sizes
     master = master_seed(seed)
     seeds = list(stage_seeds(master))
     voice = models.voice(voice)
@@ -157,6 +170,7 @@ def _stream(models: BarkModels, text: str, voice: Any, started: float, seed: See
                             max_gen_duration_s=max_gen_duration_s, allow_early_stop=allow_early_stop, seed=seeds[0])
     worker = _Coarse(models, sem, voice, dict(temp=coarse_temp, top_k=top_k, top_p=top_p, seed=seeds[1]))
     chunk_frames = max(1, round(chunk_s * C.COARSE_RATE_HZ))
+    first_frames = max(1, round(first_chunk_s * C.COARSE_RATE_HZ))
     fine_parts: list[np.ndarray] = []  # decided fine codes, (8, n) each
     state = {"emitted": 0, "offset": 0, "index": 0}
     tail: np.ndarray | None = None
@@ -223,8 +237,8 @@ def _stream(models: BarkModels, text: str, voice: Any, started: float, seed: See
                 break
             flat = item[:item.size - item.size % C.N_COARSE_CODEBOOKS]
             avail = flat.size // C.N_COARSE_CODEBOOKS
-            # the first chunk is short (what the first coarse window gives, ~0.3 s), so audio starts early
-            if avail - HOLD - decided().shape[1] >= (FIRST_CHUNK if not fine_parts else chunk_frames):
+            # the first chunk is short by default (what the first coarse window gives), so audio starts early
+            if avail - HOLD - decided().shape[1] >= (first_frames if not fine_parts else chunk_frames):
                 yield chunk(unflatten_coarse(flat), final=False)
         worker.join()
         if worker.error is not None:
@@ -232,7 +246,8 @@ def _stream(models: BarkModels, text: str, voice: Any, started: float, seed: See
         coarse_art = worker.result
         last = chunk(coarse_art.codes, final=True)
         fine_art = FineCodes(codes=decided(), parent=coarse_art, provenance=child_provenance(
-            coarse_art, "fine", fine_loaded, {"temp": fine_temp, "streamed": True, "chunk_s": chunk_s},
+            coarse_art, "fine", fine_loaded, {"temp": fine_temp, "streamed": True, "chunk_s": chunk_s,
+                                                  "first_chunk_s": first_chunk_s},
             used_fine_seed, voice, fine_loaded.model))
         with models.use("codec") as codec_model:
             prov = Provenance(stage="decode", model=getattr(codec_model, "bark_core_source", codec.CODEC_NAME),
