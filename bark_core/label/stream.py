@@ -9,8 +9,9 @@ watermarked, while the coarse stage goes on.
 How the output differs from :func:`bark_core.generate` for the same seed (``benchmarks/speed.py
 --impl ours-stream`` and ``tests/test_stream.py`` measure it):
 - semantic and coarse tokens are the same (the same stage functions and seeds);
-- the fine stage sees each chunk with up to ``FINE_CONTEXT`` frames of already decided fine codes on
-  its left and ``HOLD`` frames of coarse look-ahead on its right, padded to the model's 1,024-frame
+- the fine stage sees each chunk with the already decided fine codes on its left (all of them while
+  the take fits the window, so frames keep their one-shot positions; at least ``FINE_CONTEXT``) and
+  ``HOLD`` frames of coarse look-ahead on its right, padded to the model's 1,024-frame
   window as the one-shot stage pads its last window; the one-shot stage sees the whole take (up to
   1,024 frames) at once, so the codes agree only partly once a take spans several chunks (a take in
   one chunk gets exactly the one-shot codes and audio). The fine generator is shared by the chunks;
@@ -46,7 +47,7 @@ from .watermark import CLIP_GUARD, DEFAULT_STRENGTH_DB, make_mark
 
 FRAME = C.SAMPLE_RATE // C.COARSE_RATE_HZ  # 320 samples per 75 Hz frame
 MIN_CHUNK_S, MAX_CHUNK_S = 0.4, 8.0  # one coarse window .. what one fine pass holds with its context
-FINE_CONTEXT = 128  # frames of decided fine codes in front of a chunk's fine pass
+FINE_CONTEXT = 128  # frames of decided fine codes a fine pass keeps at least (it takes all the window holds)
 DECODE_CONTEXT = 75  # frames EnCodec decodes in front of a chunk (its LSTM and convolutions warm up)
 HOLD = 8  # frames of look-ahead a chunk keeps back for the next one (its right edge is recomputed)
 FADE = 2  # frames cross-faded at a join
@@ -191,14 +192,17 @@ def _stream(models: BarkModels, text: str, voice: Any, started: float, seed: See
             fine_loaded = loaded
             if gen is None:
                 gen, used_fine_seed = make_generator(seeds[2], next(loaded.model.parameters()).device)
-            history = done[:, -FINE_CONTEXT:] if start else (voice.fine[:, -FINE_CONTEXT:] if voice is not None
-                                                             else np.zeros((C.N_FINE_CODEBOOKS, 0), np.int64))
+            # the voice's fine prompt and every decided frame, as far as the window holds them: while a take
+            # fits one window, each frame then sits at the position the one-shot fine stage gives it
+            known = np.hstack([voice.fine[:, -C.FINE_HISTORY:] if voice is not None
+                               else np.zeros((C.N_FINE_CODEBOOKS, 0), np.int64), done]).astype(np.int64)
             pieces, at = [], start
-            while at < avail:  # one pass holds FINE_CONTEXT + at most 1024 - FINE_CONTEXT new frames
+            while at < avail:  # one pass: at least FINE_CONTEXT frames of history, the rest new frames
                 stop = min(avail, at + C.FINE_WINDOW - FINE_CONTEXT)
+                history = known[:, max(0, known.shape[1] - (C.FINE_WINDOW - (stop - at))):]
                 piece = _fine_piece(loaded.model, history, coarse_codes[:, at:stop], gen, fine_temp)
                 pieces.append(piece)
-                history = np.hstack([history, piece])[:, -FINE_CONTEXT:]
+                known = np.hstack([known, piece])
                 at = stop
         new = np.hstack(pieces)
         fine_parts.append(new[:, :end - start])
