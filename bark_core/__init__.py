@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # what the lazy table below resolves to, for readers, type ch
         ParameterError,
         VoiceError,
     )
-    from .label import export_audio, save_wav
+    from .label import StreamChunk, export_audio, generate_stream, save_wav
     from .models import tiny_model_dir, write_tiny_model_set
     from .plots import render
     from .rights import COMMON_RIGHTS, RightsError, RightsRecord, voice_origin
@@ -69,7 +69,7 @@ _WHERE: dict[str, str] = {
     **dict.fromkeys(("concat", "slice_artifact"), "edit"),
     **dict.fromkeys(("ArtifactError", "BadTextError", "BarkError", "CacheError", "CheckpointError",
                      "OutputPathError", "ParameterError", "VoiceError"), "errors"),
-    **dict.fromkeys(("export_audio", "save_wav"), "label"),
+    **dict.fromkeys(("StreamChunk", "export_audio", "generate_stream", "save_wav"), "label"),
     **dict.fromkeys(("tiny_model_dir", "write_tiny_model_set"), "models"),
     "render": "plots",
     **dict.fromkeys(("COMMON_RIGHTS", "RightsError", "RightsRecord", "voice_origin"), "rights"),
@@ -87,7 +87,7 @@ __all__ = [
     "semantic_from_audio",
     "ArtifactError", "BadTextError", "BarkError", "CacheError", "CheckpointError", "OutputPathError",
     "ParameterError", "VoiceError",
-    "export_audio", "save_wav", "tiny_model_dir", "write_tiny_model_set", "render",
+    "export_audio", "save_wav", "StreamChunk", "generate_stream", "tiny_model_dir", "write_tiny_model_set", "render",
     "COMMON_RIGHTS", "RightsError", "RightsRecord", "voice_origin", "derive_seed",
     "BarkModels", "Take", "TextTruncatedWarning", "decode", "decode_preview", "generate", "generate_batch",
     "generate_coarse", "generate_fine", "generate_long", "generate_semantic", "voice_from_audio",

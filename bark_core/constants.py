@@ -57,8 +57,9 @@ DEFAULT_FINE_TEMP = 0.5
 DEFAULT_MIN_EOS_P = 0.2
 
 # The precisions a user may pick for the GPT stages (API, CLI, ComfyUI loader, studio): one list, so a new
-# one reaches every surface. "autocast" is Suno's CUDA mode: fp32 weights under bf16 autocast with TF32.
-PRECISION_NAMES = ("auto", "fp32", "fp16", "bf16", "autocast")
+# one reaches every surface. "autocast" is Suno's CUDA mode: fp32 weights under bf16 autocast with TF32;
+# "int8": int8 linear weights with a scale per output channel, the rest bf16 (see bark_core.models.quant).
+PRECISION_NAMES = ("auto", "fp32", "fp16", "bf16", "autocast", "int8")
 
 # Voice presets: 13 languages x 10 speakers, v1 and v2, plus "announcer".
 SUPPORTED_LANGUAGES: dict[str, str] = {

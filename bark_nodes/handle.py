@@ -21,7 +21,7 @@ import torch
 
 from bark_core import BarkModels, CheckpointError, ParameterError, StageCache, write_tiny_model_set
 from bark_core import constants as C
-from bark_core.models import PRECISION_NAMES, resolve_dtype, suno_filename
+from bark_core.models import PRECISION_NAMES, check_int8, resolve_dtype, suno_filename
 from bark_core.sampling import release, resolve_decoder
 from bark_core.stages import MANIFEST
 
@@ -314,6 +314,8 @@ def open_models(source: str, *, text_size: str = "large", coarse_size: str = "la
     dtype: Any = None if precision == "auto" else precision
     if dtype is None and load_device is not None:  # bark_core's "auto" would look at the offload device
         dtype = resolve_dtype(None, str(load_device))
+    if dtype == "int8" and load_device is not None:  # the weights wait on the CPU but run on ComfyUI's device
+        check_int8(load_device, "precision")
     cache = stage_cache(stage_cache_mode)
     cache_dir = None
     presets_dir = None

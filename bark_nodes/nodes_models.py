@@ -35,7 +35,8 @@ class BarkModelLoader(io.ComfyNode):
                 io.Combo.Input("fine_size", options=["large", "small"], default="large",
                                tooltip=SIZE_TIP.format(stage="Fine")),
                 io.Combo.Input("precision", options=list(handle.PRECISIONS), default="auto",
-                               tooltip="auto: bf16 on GPUs that support it, else fp32. fp16/bf16 halve memory."),
+                               tooltip="auto: bf16 on GPUs that support it, else fp32. fp16/bf16 halve memory; "
+                                       "int8: int8 linear weights (a quarter of fp32's), the rest bf16."),
                 io.Combo.Input("device", options=list(handle.DEVICES), default="auto",
                                tooltip="auto: ComfyUI's device (its --cpu/--gpu settings apply)."),
                 io.Combo.Input("download_dir", options=list(handle.DOWNLOAD_DIRS), default=handle.DOWNLOAD_DIRS[0],

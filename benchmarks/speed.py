@@ -12,6 +12,11 @@ first audio. Peak memory is the CUDA allocator's peak (on a GPU).
     python benchmarks/speed.py --size large --device cuda --batch 1 8 --cold      # the GPU table
     python benchmarks/speed.py --size tiny --tokens 16 --impl ours-fast suno      # smoke test (CI)
     python benchmarks/speed.py --size tiny --impl ours-eager --threads 1 2        # bark-say's thread choice
+    python benchmarks/speed.py --size small --device cpu --tokens 256 --cold \
+        --impl ours-fast@bf16 ours-fast@int8 ours-stream@int8 suno               # the README's int8/stream table
+
+``ours-stream`` runs :func:`bark_core.generate_stream` (chunks of 1 s) and reports the time to its
+first chunk ("first audio"); cold runs report the peak resident memory of their fresh process.
 
 Reference implementations are test extras (``pip install -e '.[test]'``); an implementation that
 cannot be imported is reported and skipped.
@@ -44,7 +49,8 @@ from bark_core import constants as C  # noqa: E402
 SIZES = {"tiny": dict(num_layers=2, num_heads=2, hidden_size=64), "small": dict(num_layers=12, num_heads=12,
          hidden_size=768), "large": dict(num_layers=24, num_heads=16, hidden_size=1024)}
 STAGES = ("semantic", "coarse", "fine", "decode")
-IMPLS = ("ours-fast", "ours-eager", "ours-fast-offload", "suno", "transformers")
+IMPLS = ("ours-fast", "ours-eager", "ours-fast-offload", "ours-stream", "suno", "transformers")
+STREAM_CHUNK_S = 1.0  # ours-stream: seconds of audio per chunk
 TEXT = "Hello, my name is Suno. And, uh, I like pizza. [laughs] But I also have other interests such as playing"
 
 
@@ -158,6 +164,29 @@ def setup_ours(paths: dict[str, Path], device: str, dtype: str, decoder: str, of
     return run
 
 
+def setup_ours_stream(paths: dict[str, Path], device: str, dtype: str) -> Callable:
+    """generate_stream on the fast decoder: total time, and the time to the first chunk."""
+    from bark_core import BarkModels, generate_stream
+
+    models = BarkModels(paths["hf"], device=device, dtype=dtype, decoder="fast", tokenizer=paths["vocab"],
+                        codec_checkpoint=paths["codec"]).preload()
+
+    def run(batch: int, tokens: int, clock: Clock) -> list[np.ndarray]:
+        if batch != 1:
+            raise ValueError("ours-stream runs batch 1 only")
+        kw = dict(allow_early_stop=False, max_gen_duration_s=duration_for(tokens))
+        t0 = time.perf_counter()
+        chunks = []
+        for chunk in generate_stream(models, TEXT, seed=1, chunk_s=STREAM_CHUNK_S, **kw):
+            if not chunks:
+                sync(device)
+                clock.first_audio_s = time.perf_counter() - t0
+            chunks.append(chunk.samples)
+        return [np.concatenate(chunks)]
+
+    return run
+
+
 def _suno_module() -> Any:
     from reference import stub_broken_torchaudio
 
@@ -260,6 +289,8 @@ def setup(impl: str, paths: dict[str, Path], device: str, dtype: str) -> Callabl
         return setup_ours(paths, device, dtype, "eager")
     if impl == "ours-fast-offload":
         return setup_ours(paths, device, dtype, "fast", offload=True)
+    if impl == "ours-stream":
+        return setup_ours_stream(paths, device, dtype)
     if impl == "suno":
         return setup_suno(paths, device, dtype)
     if impl == "transformers":
@@ -284,6 +315,8 @@ def measure(run: Callable, batch: int, tokens: int, device: str, warmup_tokens: 
     seconds = sum(len(np.asarray(a).reshape(-1)) for a in audio) / C.SAMPLE_RATE
     row = {"batch": batch, "total_s": total, "audio_s": seconds, "rtf": total / seconds if seconds else None,
            **{f"{k}_s": v for k, v in clock.times.items()}}
+    if getattr(clock, "first_audio_s", None) is not None:
+        row["first_audio_s"] = clock.first_audio_s
     if device.startswith("cuda"):
         row["peak_gb"] = torch.cuda.max_memory_allocated() / 2**30
     return row
@@ -292,11 +325,19 @@ def measure(run: Callable, batch: int, tokens: int, device: str, warmup_tokens: 
 def cold_child(args: argparse.Namespace) -> None:
     """In a fresh process: weights on disk -> first audio (imports excluded), printed as JSON."""
     paths = write_weights(Path(args.weights), args.size)
+    import resource
+
     t0 = time.perf_counter()
     run = setup(args.impl[0], paths, args.device, args.dtype)
-    audio = run(1, args.tokens, Clock(args.device))
+    loaded = time.perf_counter() - t0
+    clock = Clock(args.device)
+    audio = run(1, args.tokens, clock)
     sync(args.device)
-    print("COLD " + json.dumps({"cold_s": time.perf_counter() - t0, "audio_s": len(audio[0]) / C.SAMPLE_RATE}))
+    out = {"cold_s": time.perf_counter() - t0, "audio_s": len(audio[0]) / C.SAMPLE_RATE,
+           "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}  # KiB on Linux
+    if getattr(clock, "first_audio_s", None) is not None:
+        out["cold_first_audio_s"] = loaded + clock.first_audio_s
+    print("COLD " + json.dumps(out))
 
 
 def cold(impl: str, args: argparse.Namespace) -> dict[str, Any] | None:
@@ -313,12 +354,12 @@ def cold(impl: str, args: argparse.Namespace) -> dict[str, Any] | None:
 def table(rows: list[dict[str, Any]]) -> str:
     base = {(r["batch"], r.get("threads")): r["rtf"] for r in rows if r["impl"].startswith("suno") and r.get("rtf")}
     head = ("| implementation | batch | semantic s | coarse s | fine s | decode s | total s | audio s | RTF | "
-            "× Suno | peak GB | cold s |")
-    lines = [head, "|" + "---|" * 12]
+            "× Suno | first audio s | peak GB | cold s | cold first audio s | cold peak RSS GB |")
+    lines = [head, "|" + "---|" * 15]
     for r in rows:
         name = r["impl"] if r.get("threads") is None else f"{r['impl']}, {r['threads']} thread(s)"
         if "error" in r:
-            lines.append(f"| {name} | {r['batch']} | {r['error']} |" + " |" * 9)
+            lines.append(f"| {name} | {r['batch']} | {r['error']} |" + " |" * 12)
             continue
         ref = base.get((r["batch"], r.get("threads"))) or base.get((1, r.get("threads")))
         speed = f"{ref / r['rtf']:.1f}" if ref and r.get("rtf") else "-"
@@ -326,8 +367,12 @@ def table(rows: list[dict[str, Any]]) -> str:
         stages = [f"{r[f'{s}_s']:.2f}" for s in STAGES] if timed else ["(all)", "-", "-", "-"]
         peak = f"{r['peak_gb']:.2f}" if "peak_gb" in r else "-"
         cold_s = f"{r['cold_s']:.1f}" if r.get("cold_s") else "-"
+        first = f"{r['first_audio_s']:.2f}" if r.get("first_audio_s") else "-"
+        cold_first = f"{r['cold_first_audio_s']:.1f}" if r.get("cold_first_audio_s") else "-"
+        rss = f"{r['peak_rss_gb']:.2f}" if r.get("peak_rss_gb") else "-"
         lines.append(f"| {name} | {r['batch']} | {' | '.join(stages)} | {r['total_s']:.2f} | "
-                     f"{r['audio_s']:.1f} | {r['rtf']:.3f} | {speed} | {peak} | {cold_s} |")
+                     f"{r['audio_s']:.1f} | {r['rtf']:.3f} | {speed} | {first} | {peak} | {cold_s} | {cold_first} | "
+                     f"{rss} |")
     return "\n".join(lines)
 
 

@@ -290,6 +290,15 @@ def test_handle_degrades_without_comfy_model_management(comfy, monkeypatch, tiny
     assert h.patchers == {}
 
 
+def test_loader_offers_int8_and_loads_int8_weights(comfy):
+    from bark_nodes import handle as handle_mod
+
+    assert "int8" in handle_mod.PRECISIONS
+    h = handle_mod.open_models("tiny", device="cpu", precision="int8")
+    assert h.models.precision_name("text") == "int8"
+    assert h.models.get("coarse").model.lm_head.weight.dtype == torch.int8
+
+
 # ---- stages ---------------------------------------------------------------------------------------
 
 def test_stage_chain_outputs(chain):

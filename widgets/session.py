@@ -96,7 +96,7 @@ class Session(InputsMixin, LiveMixin, LongFormMixin, VoicesMixin, HistoryMixin, 
             if models.cache is None:
                 models.cache = cache
             self.cache = models.cache
-            precision = models.precision_name("text")
+            precision = models.precision_for("text").choice
             self._settings.update(models=models.source, size=models.size_for("text"),
                                   device=models.device_for("text"), offload=models.offload,
                                   dtype=precision if precision in precision_choices() else "auto",

@@ -75,10 +75,6 @@ def error_message(exc: BaseException) -> str:
     return f"Unexpected {type(exc).__name__}: {text[0] if text else 'no message'}"
 
 
-def _dtype_name(dtype: Any) -> str:
-    return {"torch.float32": "fp32", "torch.float16": "fp16", "torch.bfloat16": "bf16"}.get(str(dtype), "auto")
-
-
 def _check_stage(stage: str, allowed: tuple[str, ...] = STAGES) -> str:
     if stage not in allowed:
         raise StudioError(f"Unknown stage {stage!r}; use one of {', '.join(allowed)}.")

@@ -40,7 +40,8 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
                    help="auto, cpu, cuda, cuda:N or mps; checked before any model loads (default: auto)")
     g.add_argument("--dtype", default="auto", choices=list(C.PRECISION_NAMES),
                    help="precision of the transformers (default: bf16 on CUDA, fp32 elsewhere); autocast: fp32 "
-                        "weights under bf16 autocast with TF32, Suno's own CUDA mode")
+                        "weights under bf16 autocast with TF32, Suno's own CUDA mode; int8: int8 linear weights, "
+                        "the rest bf16 (least memory; refused where the device has no int8 kernel)")
     g.add_argument("--offload", action="store_true", help="keep idle stages on the CPU to save GPU memory")
     g.add_argument("--decoder", default="auto", choices=["auto", "fast", "eager"],
                    help="decode loop: fast (static cache, CUDA graphs), eager (the reference) or auto "

@@ -76,6 +76,12 @@ def _check_say_args(args: argparse.Namespace) -> Path:
                              "with retakes, write it as a one-line script for bark-core script).")
     if not 1 <= getattr(args, "tries", 1) <= 20:
         raise ParameterError(f"--tries must be 1..20 candidates per chunk, got {args.tries}.")
+    if args.stream and args.long:
+        raise ParameterError("--stream makes one take; it cannot be combined with --long. Drop one of them.")
+    if args.stream:
+        from ..label.stream import check_chunk_s
+
+        check_chunk_s(args.chunk_s)
     if args.save_artifacts:
         folder = Path(args.save_artifacts).expanduser()
         check_writable_folder(folder, "--save-artifacts")
@@ -126,6 +132,10 @@ def _say(args: argparse.Namespace, models: Any, out: Path) -> int:
                                    **settings)
             takes, audio, master = result.takes, result.audio, result.seed
             meta = result.label_meta()
+        elif args.stream:
+            take = _stream(args, models, out, settings)
+            takes, audio, master = [take], take.audio, take.seed
+            meta = take.label_meta()
         else:
             take = generate(models, args.text, args.voice, seed=args.seed, progress=bar, **settings)
             takes, audio, master = [take], take.audio, take.seed
@@ -149,6 +159,44 @@ def _say(args: argparse.Namespace, models: Any, out: Path) -> int:
         print(result.drift_report())
     print(f"wrote {written} ({audio.duration_s:.2f} s, seed {master}; --seed {master} makes it again)")
     return 0
+
+
+def _stream(args: argparse.Namespace, models: Any, out: Path, settings: dict[str, Any]) -> Any:
+    """Write the watermarked chunks to a growing WAV under a temporary name beside ``out``; return the take.
+
+    The temporary file (fileio's part naming, so a crash leaves only a stale part that later writes
+    clean up) is deleted at the end: the published file is the labelled export of the whole take, so
+    an interrupted stream never leaves anything under the final name.
+    """
+    import tempfile
+    import wave
+
+    import numpy as np
+
+    from ..fileio import PART_PREFIX, PART_SUFFIX
+    from ..label import generate_stream
+
+    started = time.perf_counter()
+    parent = out.parent if str(out.parent) else Path(".")
+    parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=PART_PREFIX, suffix=PART_SUFFIX, dir=parent)
+    take = None
+    try:
+        with open(fd, "wb") as fh, wave.open(fh, "wb") as wav:
+            wav.setnchannels(1)
+            wav.setsampwidth(2)
+            wav.setframerate(C.SAMPLE_RATE)
+            for chunk in generate_stream(models, args.text, args.voice, seed=args.seed, chunk_s=args.chunk_s,
+                                         **settings):
+                if chunk.index == 0 and not args.quiet:
+                    print(f"first audio after {time.perf_counter() - started:.2f} s (growing in {tmp})",
+                          file=sys.stderr)
+                wav.writeframes((np.clip(chunk.samples, -1, 1) * 32767).astype("<i2").tobytes())
+                fh.flush()
+                take = chunk.take or take
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return take
 
 
 def add_say_arguments(p: argparse.ArgumentParser) -> None:
@@ -182,6 +230,11 @@ def add_say_arguments(p: argparse.ArgumentParser) -> None:
                         "(default 1: no scoring)")
     p.add_argument("--asr", default="auto", choices=["auto", "faster-whisper", "whisper", "pocketsphinx"],
                    help="with --tries: the recogniser (auto: a cached Whisper if installed, else pocketsphinx)")
+    p.add_argument("--stream", action="store_true",
+                   help="make the audio in chunks as the coarse stage goes (prints the time to first audio); the "
+                        "chunks grow a temporary WAV beside the output, published labelled when the take is done")
+    p.add_argument("--chunk-s", type=float, default=1.0, metavar="SECONDS",
+                   help="--stream: seconds of audio per chunk after the first, short one (0.4 to 8; default 1)")
     p.add_argument("--save-artifacts", metavar="DIR", help="also save semantic/coarse/fine artifacts (.npz) here")
     p.add_argument("--save-voice", metavar="NPZ", help="also save this take as a voice file")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")

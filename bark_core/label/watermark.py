@@ -217,16 +217,21 @@ def _envelope(x: np.ndarray) -> np.ndarray:
 
 
 def make_mark(
-    samples: np.ndarray, key: str | bytes | None = None, strength_db: float = DEFAULT_STRENGTH_DB
+    samples: np.ndarray, key: str | bytes | None = None, strength_db: float = DEFAULT_STRENGTH_DB, offset: int = 0
 ) -> np.ndarray:
-    """The mark for a 24 kHz host, scaled to exactly ``strength_db`` below the host's power."""
+    """The mark for a 24 kHz host, scaled to exactly ``strength_db`` below the host's power.
+
+    ``offset``: where the host starts in a longer signal (a streamed chunk), so the carrier keeps its
+    phase across chunks and the joined signal carries one unbroken mark.
+    """
     x = np.asarray(samples, dtype=np.float64)
     host_power = float(np.sum(x * x))
     if x.size == 0 or host_power == 0.0:
         return np.zeros_like(x)
     carrier = _carrier(key_bytes(key))
-    reps = -(-x.size // PERIOD)
-    tiled = np.tile(carrier, reps)[: x.size]
+    start = int(offset) % PERIOD
+    reps = -(-(x.size + start) // PERIOD)
+    tiled = np.tile(carrier, reps)[start:start + x.size]
     mark = _envelope(x) ** ENVELOPE_EXPONENT * tiled
     mark_power = float(np.sum(mark * mark))
     if mark_power == 0.0:

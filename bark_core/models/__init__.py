@@ -16,6 +16,7 @@ from .device import (
 from .gpt import GPT, GPTConfig, build_model
 from .hf_format import load_hf_stage, resolve_hf_files
 from .hubert import HUBERT_REPO
+from .quant import Int8Linear, Int8UnsupportedError, check_int8
 from .quantizer import DEFAULT_QUANTIZER, KNOWN_QUANTIZERS, QUANTIZER_REPO
 from .suno import LoadedModel, load_suno_checkpoint, safe_torch_load, save_suno_checkpoint, suno_filename
 from .tiny import tiny_model_dir, write_tiny_model_set
@@ -25,5 +26,6 @@ __all__ = [
     "codec", "DTYPES", "PRECISION_NAMES", "DeviceError", "Precision", "best_device", "check_device", "resolve_dtype",
     "resolve_precision", "GPT", "GPTConfig", "build_model", "load_hf_stage", "resolve_hf_files", "LoadedModel",
     "load_suno_checkpoint", "safe_torch_load", "save_suno_checkpoint", "suno_filename", "tiny_model_dir",
-    "write_tiny_model_set", "load_tokenizer", "HUBERT_REPO", "DEFAULT_QUANTIZER", "KNOWN_QUANTIZERS", "QUANTIZER_REPO",
+    "write_tiny_model_set", "load_tokenizer", "Int8Linear", "Int8UnsupportedError", "check_int8",
+    "HUBERT_REPO", "DEFAULT_QUANTIZER", "KNOWN_QUANTIZERS", "QUANTIZER_REPO",
 ]

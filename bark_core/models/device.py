@@ -4,6 +4,8 @@ Two kinds of precision: the weights stored in one dtype (fp32, fp16, bf16), or S
 "autocast": fp32 weights with matmuls and attention run in bf16 by ``torch.autocast`` and TF32 on for
 what stays fp32. bf16 weights halve the memory and the bytes each decode step reads; autocast keeps
 Suno's numerics (what ``bark==0.1.5`` does on a GPU) at fp32's memory and more traffic per step.
+"int8" stores the linear layers' weights as int8 with a scale per output channel and runs the rest in
+bf16 (:mod:`bark_core.models.quant`): a quarter of fp32's bytes per step.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ DTYPES = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16
           "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
 AUTOCAST_NAMES = ("autocast", "fp32-autocast", "amp")
 PRECISION_NAMES = C.PRECISION_NAMES
+INT8_NAMES = ("int8", "int8-weight-only")
 
 
 @dataclass(frozen=True)
@@ -30,13 +33,25 @@ class Precision:
 
     weights: torch.dtype
     autocast: torch.dtype | None = None
+    quant: str | None = None  # "int8": the linear layers hold int8 weights, the rest ``weights`` (bf16)
 
     @property
     def name(self) -> str:
         """Identity for cache keys: a plain dtype keeps the name it always had."""
+        if self.quant is not None:
+            return self.quant
         if self.autocast is None:
             return str(self.weights)
         return f"{self.weights}+autocast:{self.autocast}"
+
+    @property
+    def choice(self) -> str:
+        """The name a user picks this precision by (one of PRECISION_NAMES), as the CLI and front ends show it."""
+        if self.quant is not None:
+            return self.quant
+        if self.autocast is not None:
+            return "autocast"
+        return {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}.get(self.weights, "auto")
 
     @contextlib.contextmanager
     def context(self, device: str | torch.device) -> Iterator[None]:
@@ -91,7 +106,7 @@ def check_device(name: object, option: str = "device") -> str:
 
 
 def resolve_precision(value: str | torch.dtype | Precision | None, device: str) -> Precision:
-    """A precision name (fp32, fp16, bf16, autocast, auto) or dtype for a stage on ``device``.
+    """A precision name (fp32, fp16, bf16, int8, autocast, auto) or dtype for a stage on ``device``.
 
     "auto" means bf16 weights on CUDA when supported (fast and half the memory), else fp32.
     """
@@ -106,11 +121,14 @@ def resolve_precision(value: str | torch.dtype | Precision | None, device: str) 
     name = str(value).lower()
     if name in AUTOCAST_NAMES:
         return Precision(torch.float32, torch.bfloat16)
+    if name in INT8_NAMES:
+        return Precision(torch.bfloat16, quant="int8")
     try:
         return Precision(DTYPES[name])
     except KeyError:
-        raise ParameterError(f"Unknown precision {value!r:.40}; use fp32, fp16, bf16 or autocast (fp32 weights "
-                             "under bf16 autocast, Suno's CUDA mode).") from None
+        raise ParameterError(f"Unknown precision {value!r:.40}; use fp32, fp16, bf16, int8 (int8 linear "
+                             "weights, bf16 elsewhere) or autocast (fp32 weights under bf16 autocast, Suno's CUDA "
+                             "mode).") from None
 
 
 def resolve_dtype(value: str | torch.dtype | Precision | None, device: str) -> torch.dtype:

@@ -239,8 +239,11 @@ class GPT(nn.Module):
         self.lm_head = nn.Linear(config.n_embd, config.output_vocab_size, bias=False)
 
     def new_cache(self, batch: int = 1, max_len: int | None = None) -> KVCache:
-        """Keys and values in the dtype attention computes them in: autocast's, when it is on."""
-        p = self.lm_head.weight
+        """Keys and values in the dtype attention computes them in: autocast's, when it is on.
+
+        Read from the position embedding, which stays a float tensor when the linears are int8.
+        """
+        p = self.transformer.wpe.weight
         cfg = self.config
         return KVCache(cfg.n_layer, batch, cfg.n_head, max_len or cfg.block_size,
                        cfg.n_embd // cfg.n_head, p.device, autocast_dtype(p.device) or p.dtype)

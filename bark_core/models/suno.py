@@ -26,6 +26,7 @@ from ..errors import CheckpointError
 from ..fileio import atomic_write
 from ..hub import file_sha256, public_file_id
 from .gpt import GPTConfig, build_model, check_config
+from .quant import quantize_
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +121,13 @@ def state_dict_from_suno(raw: dict[str, Any]) -> dict[str, torch.Tensor]:
 
 
 def load_model_weights(stage: str, config: GPTConfig, state_dict: dict[str, torch.Tensor], *, source: str,
-                       device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> torch.nn.Module:
-    """Build the model and load weights, naming any key mismatch in the error."""
+                       device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
+                       quant: str | None = None) -> torch.nn.Module:
+    """Build the model and load weights, naming any key mismatch in the error.
+
+    ``quant="int8"``: the linear layers are quantised once here, from the weights as read, and only
+    their int8 form is kept (:mod:`bark_core.models.quant`).
+    """
     with torch.device("meta"):
         model = build_model(stage, config)
     expected = set(model.state_dict())
@@ -151,11 +157,16 @@ def load_model_weights(stage: str, config: GPTConfig, state_dict: dict[str, torc
         raise CheckpointError(f"{source} has tensors of the wrong shape for its config: {exc}") from exc
     if hasattr(model, "tie_weights"):
         model.tie_weights()
+    if quant == "int8":
+        quantize_(model, dtype)
+    elif quant is not None:
+        raise ValueError(f"Unknown quantisation {quant!r}; use 'int8' or None.")
     return model.to(device=device, dtype=dtype).eval()
 
 
 def load_suno_checkpoint(path: str | os.PathLike, stage: str, *, device: str | torch.device = "cpu",
-                         dtype: torch.dtype = torch.float32, model_id: str | None = None) -> LoadedModel:
+                         dtype: torch.dtype = torch.float32, model_id: str | None = None,
+                         quant: str | None = None) -> LoadedModel:
     """Load one of Suno's original ``.pt`` files (or a file in the same layout)."""
     path = Path(path)
     if not path.is_file():
@@ -167,7 +178,7 @@ def load_suno_checkpoint(path: str | os.PathLike, stage: str, *, device: str | t
     if not isinstance(ckpt["model"], dict):
         raise CheckpointError(f"{path}: 'model' must be a dict of tensors, got {type(ckpt['model']).__name__}.")
     model = load_model_weights(stage, config, state_dict_from_suno(ckpt["model"]), source=str(path),
-                               device=device, dtype=dtype)
+                               device=device, dtype=dtype, quant=quant)
     checksum = file_sha256(path)
     return LoadedModel(model=model, stage=stage, config=config, model_id=model_id or public_file_id(path, checksum),
                        checksum=checksum, untrained=bool(ckpt.get("untrained", False)))

@@ -185,8 +185,11 @@ def coarse_tokens(model: torch.nn.Module, semantic: np.ndarray, voice: Any, *,
                   generator: torch.Generator, temp: float | None = C.DEFAULT_COARSE_TEMP,
                   top_k: int | None = None, top_p: float | None = None,
                   max_coarse_history: int = C.MAX_COARSE_HISTORY, sliding_window_len: int = C.SLIDING_WINDOW_LEN,
-                  progress: Progress = None) -> np.ndarray:
-    """Two interleaved codebooks, generated in windows of 60 tokens with a fresh KV cache each."""
+                  progress: Progress = None, on_window: Callable[[np.ndarray], None] | None = None) -> np.ndarray:
+    """Two interleaved codebooks, generated in windows of 60 tokens with a fresh KV cache each.
+
+    ``on_window(flat)`` sees the interleaved tokens made so far after every window (streaming).
+    """
     check_coarse_settings(max_coarse_history, sliding_window_len)
     ratio = C.SEMANTIC_TO_COARSE_RATIO
     max_semantic_history = int(np.floor(max_coarse_history / ratio))
@@ -216,6 +219,8 @@ def coarse_tokens(model: torch.nn.Module, semantic: np.ndarray, voice: Any, *,
             x_coarse = torch.cat([x_coarse, item.view(1)])
             n_step += 1
             _report(progress, n_step, n_steps)
+        if on_window is not None:
+            on_window(torch.stack(generated).cpu().numpy())
     return unflatten_coarse(torch.stack(generated).cpu().numpy())
 
 

@@ -201,8 +201,12 @@ def coarse_tokens_fast(model: GPT, semantics: Sequence[np.ndarray], voices: Sequ
                        generators: Sequence[torch.Generator], *, temp: float | None = C.DEFAULT_COARSE_TEMP,
                        top_k: int | None = None, top_p: float | None = None,
                        max_coarse_history: int = C.MAX_COARSE_HISTORY, sliding_window_len: int = C.SLIDING_WINDOW_LEN,
-                       progress: Progress = None, graph: bool | None = None) -> list[np.ndarray]:
+                       progress: Progress = None, graph: bool | None = None,
+                       on_window: Callable[[np.ndarray], None] | None = None) -> list[np.ndarray]:
     """:func:`eager.coarse_tokens` for a batch: each window re-prefilled in one pass, then graph steps.
+
+    ``on_window(flat)`` sees the first row's interleaved tokens so far after every window (streaming;
+    it reads them back from the device, so only a caller who asks pays that wait).
 
     Everything a window needs is on the device before the first one starts (prompt sources, padding
     counts), and its prompt is built there from the tokens already generated, so the host never waits
@@ -267,6 +271,8 @@ def coarse_tokens_fast(model: GPT, semantics: Sequence[np.ndarray], voices: Sequ
             dec.step()
         windows.append(dec.out[:, :steps].clone())
         n_step += steps
+        if on_window is not None:
+            on_window(torch.cat(windows, dim=1)[0].cpu().numpy())
         if progress is not None:
             progress(n_step, total)
     flat = torch.cat(windows, dim=1).cpu().numpy()

@@ -15,6 +15,7 @@ from torch.nn import functional as F
 from ..errors import BarkError
 from ..models.device import autocast_dtype
 from ..models.gpt import GPT
+from ..models.quant import Int8Linear
 from . import graphs
 from .draw import filter_logits
 
@@ -119,6 +120,8 @@ def _step_linears(model: GPT) -> dict[int, Callable[[torch.Tensor], torch.Tensor
         if isinstance(module, torch.nn.Linear):
             packed = _packed_linear(module.weight.detach()) if module.bias is None and not autocast else None
             out[id(module)] = packed or module.forward
+        elif isinstance(module, Int8Linear):  # PyTorch's int8 kernel: nothing to pack, no host sync
+            out[id(module)] = module.forward
     return out
 
 
@@ -287,7 +290,7 @@ class StaticDecoder:
             self.sampler.generators = saved
         if not got:
             return
-        half = self.key[1] in (torch.float16, torch.bfloat16) or self.key[2] is not None
+        half = self.key[1] in (torch.float16, torch.bfloat16, torch.int8) or self.key[2] is not None
         ok, detail = graphs.logits_agree(torch.stack(got), torch.stack(want), half)
         if not ok:
             raise graphs.GraphCaptureError(f"graph steps disagree with the eager model: {detail}")

@@ -25,6 +25,7 @@ from ..cache import cache_key, seed_part
 from ..errors import ArtifactError, BadTextError, CheckpointError, ParameterError
 from ..models import codec
 from ..models.device import autocast_dtype
+from ..models.quant import is_int8
 from ..rights import voice_origin
 from ..sampling import DrawnSeed, Seed, make_generator
 from ..sampling.eager import (
@@ -127,6 +128,8 @@ def settings_dtype(model: torch.nn.Module) -> dict[str, str]:
     """Precision and device class a stage ran in (called inside ``models.use``, where autocast is on if chosen)."""
     p = next(model.parameters())
     out = {"dtype": str(p.dtype).replace("torch.", ""), "device": p.device.type}
+    if is_int8(model):  # int8 linear weights; embeddings, norms and activations in the dtype recorded here
+        out = {"dtype": "int8", "activations": out["dtype"], "device": p.device.type}
     autocast = autocast_dtype(p.device)
     if autocast is not None:
         out["autocast"] = str(autocast).replace("torch.", "")
@@ -251,8 +254,13 @@ def child_provenance(parent: Any, stage: str, loaded: Any, settings: dict, seed:
 def generate_coarse(models: BarkModels, semantic: SemanticTokens, voice: Any = None, *,
                     temp: float | None = 0.7, top_k: int | None = None, top_p: float | None = None,
                     max_coarse_history: int = C.MAX_COARSE_HISTORY, sliding_window_len: int = C.SLIDING_WINDOW_LEN,
-                    seed: Seed = None, progress: Progress = None) -> CoarseCodes:
-    """Semantic tokens -> the first two EnCodec codebooks (75 Hz)."""
+                    seed: Seed = None, progress: Progress = None,
+                    on_window: Callable[[np.ndarray], None] | None = None) -> CoarseCodes:
+    """Semantic tokens -> the first two EnCodec codebooks (75 Hz).
+
+    ``on_window(flat)`` is called with the interleaved coarse tokens made so far after each sliding
+    window (what streaming decodes early); a cached result calls it never.
+    """
     expect_artifact(semantic, SemanticTokens, "coarse")
     if semantic.n_frames == 0:
         raise ArtifactError("The semantic artifact is empty (the model stopped at once); generate it again "
@@ -273,10 +281,10 @@ def generate_coarse(models: BarkModels, semantic: SemanticTokens, voice: Any = N
             gen, used_seed = make_generator(seed, device_of(loaded.model))
             if decoder == "fast":
                 codes = coarse_tokens_fast(loaded.model, [semantic.tokens], [voice], [gen], progress=progress,
-                                           **settings)[0]
+                                           on_window=on_window, **settings)[0]
             else:
                 codes = coarse_tokens(loaded.model, semantic.tokens, voice, generator=gen, progress=progress,
-                                      **settings)
+                                      on_window=on_window, **settings)
             prov = child_provenance(semantic, "coarse", loaded, {**settings, "decoder": decoder}, used_seed, voice,
                           loaded.model)
         return CoarseCodes(codes=codes, provenance=prov, parent=semantic)

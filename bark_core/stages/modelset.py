@@ -22,10 +22,11 @@ from ..hub import file_fingerprint, hub_file, public_file_id
 from ..limits import loads_json
 from ..models.audio_semantic import AudioSemanticEncoder, load_audio_semantic
 from ..models.codec import load_codec
-from ..models.device import Precision, best_device, check_device, resolve_dtype, resolve_precision
+from ..models.device import Precision, best_device, check_device, resolve_precision
 from ..models.hf_files import inside, safe_file_name
 from ..models.hf_format import load_hf_stage, resolve_hf_files
 from ..models.hubert import HUBERT_REPO
+from ..models.quant import check_int8
 from ..models.suno import LoadedModel, load_model_weights, load_suno_checkpoint, suno_filename
 from ..models.tokenizer import load_tokenizer
 from ..sampling.fast import release, resolve_decoder
@@ -66,7 +67,8 @@ class BarkModels:
     transformers format ("suno/bark-small", "suno/bark"), or a local folder in either layout (for
     example the tiny untrained set from :func:`bark_core.write_tiny_model_set`).
     ``size``, ``device`` and ``dtype`` may be one value or a dict per stage (text/coarse/fine/codec).
-    ``dtype``: "fp32", "fp16", "bf16" (weights stored so), "autocast" (Suno's CUDA mode: fp32 weights,
+    ``dtype``: "fp32", "fp16", "bf16" (weights stored so), "int8" (linear weights int8 per output
+    channel, the rest bf16; quantised once at load), "autocast" (Suno's CUDA mode: fp32 weights,
     bf16 autocast, TF32) or "auto" (bf16 on CUDA, fp32 elsewhere); see :mod:`bark_core.models.device`.
     ``decoder``: "auto" (the fast static-cache decoder on CUDA, the eager reference elsewhere),
     "fast" or "eager"; see :mod:`bark_core.sampling.fast`.
@@ -87,7 +89,10 @@ class BarkModels:
         for stage in (*MODEL_STAGES, "codec"):  # bad devices, precisions and sizes fail here, before any load
             check_device(_per_stage(device, stage, "auto"))  # a missing GPU is reported now, not after loading
             if stage != "codec":
-                resolve_dtype(_per_stage(dtype, stage, None), "cpu")
+                precision = resolve_precision(_per_stage(dtype, stage, None), "cpu")
+                if precision.quant == "int8":  # no int8 kernel on that device: say so before any load
+                    stage_device = _per_stage(device, stage, "auto")
+                    check_int8(best_device() if stage_device in (None, "auto") else stage_device, f"dtype of {stage}")
                 if _per_stage(size, stage, "large") not in C.SUNO_CHECKPOINT_FILES:
                     raise ParameterError(f"Unknown model size {_per_stage(size, stage, 'large')!r:.40} for the "
                                          f"{stage} stage; use 'large' or 'small'.")
@@ -209,26 +214,29 @@ class BarkModels:
     def _load(self, stage: str) -> LoadedModel:
         device = "cpu" if self.offload else self.device_for(stage)
         dtype = self.dtype_for(stage)
+        quant = self.precision_for(stage).quant
         size = self.size_for(stage)
         if self.folder is not None and (self.folder / "config.json").is_file():
-            return self._load_hf(str(self.folder), stage, device, dtype)
+            return self._load_hf(str(self.folder), stage, device, dtype, quant)
         if self.folder is not None:
             path = self._manifest_file(stage, suno_filename(stage, size))
             if not path.is_file():
                 raise CheckpointError(f"{path} is missing: the folder {self.folder} has no {stage} checkpoint "
                                       f"({path.name}). Copy it there or pass models='suno' to download it.")
-            return load_suno_checkpoint(path, stage, device=device, dtype=dtype)  # id: file name + hash
+            return load_suno_checkpoint(path, stage, device=device, dtype=dtype, quant=quant)  # id: name + hash
         if self.source == "suno":
             name = suno_filename(stage, size)
             path = hub_file(C.HUB_REPO, name, cache_dir=self.cache_dir, local_files_only=self.local_files_only,
                             what=f"Suno's {stage} model", local=name)
-            return load_suno_checkpoint(path, stage, device=device, dtype=dtype, model_id=f"{C.HUB_REPO}/{name}")
-        return self._load_hf(self.source, stage, device, dtype)
+            return load_suno_checkpoint(path, stage, device=device, dtype=dtype, model_id=f"{C.HUB_REPO}/{name}",
+                                        quant=quant)
+        return self._load_hf(self.source, stage, device, dtype, quant)
 
-    def _load_hf(self, repo: str, stage: str, device: str, dtype: torch.dtype) -> LoadedModel:
+    def _load_hf(self, repo: str, stage: str, device: str, dtype: torch.dtype, quant: str | None = None
+                 ) -> LoadedModel:
         config, state, checksum = load_hf_stage(repo, stage, cache_dir=self.cache_dir,
                                                 local_files_only=self.local_files_only)
-        model = load_model_weights(stage, config, state, source=repo, device=device, dtype=dtype)
+        model = load_model_weights(stage, config, state, source=repo, device=device, dtype=dtype, quant=quant)
         # a hub repo id is public; a local folder is named by its last component and the weights' hash
         name = public_file_id(repo, checksum) if os.path.isdir(repo) else repo
         return LoadedModel(model=model, stage=stage, config=config, model_id=f"{name}:{stage}", checksum=checksum)

@@ -1,0 +1,123 @@
+"""Weight-only int8 for Bark's GPTs: int8 weights with one scale per output channel, bf16 activations.
+
+A decode step reads every weight once per token, so its time follows the bytes the weights take;
+int8 reads half of bf16's. The product is PyTorch's own ``aten._weight_int8pack_mm`` (x @ (q * s).T
+without materialising the float weight), which runs on CPUs and, in recent builds, on CUDA; no hand
+kernels. Embeddings, layer norms and the fine model's heads (tied to its embeddings) stay in bf16:
+they are a small share of the bytes and the tied heads would otherwise be stored twice.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+import torch.nn as nn
+
+from ..errors import BarkError
+
+INT8_FALLBACK = "bf16"
+# from this many rows on, a product dequantises the weight and runs a bf16 GEMM: on a 2-core EPYC, 1,024
+# rows x 768 x 3,072 took 66 ms through the int8 kernel, 41 ms dequantised, 36 ms in plain bf16
+MANY_ROWS = 256
+
+
+class Int8UnsupportedError(BarkError):
+    """This device or torch build has no weight-only int8 product."""
+
+
+class Int8Linear(nn.Module):
+    """A bias-free linear layer whose weight is int8 rows times a bf16 scale per row (output channel).
+
+    ``weight`` keeps nn.Linear's name and (out, in) shape, so code that reads a model's device or
+    shape from it keeps working; its dtype is int8.
+    """
+
+    def __init__(self, weight: torch.Tensor, scale: torch.Tensor):
+        super().__init__()
+        self.register_buffer("weight", weight)
+        self.register_buffer("scale", scale)
+        self.in_features = weight.shape[1]
+        self.out_features = weight.shape[0]
+
+    @classmethod
+    def from_float(cls, weight: torch.Tensor, dtype: torch.dtype = torch.bfloat16) -> Int8Linear:
+        """Symmetric per-channel quantisation of a float weight: scale = max|row| / 127."""
+        w = weight.detach().float()
+        scale = (w.abs().amax(dim=1) / 127.0).clamp_min(1e-12)
+        q = torch.round(w / scale[:, None]).clamp_(-127, 127).to(torch.int8)
+        return cls(q, scale.to(dtype))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # the CPU kernel is fast only for bf16 activations (fp32 ones take a slow path), so compute in the
+        # scale's dtype and hand back the caller's
+        flat = x.reshape(-1, x.shape[-1])
+        if flat.dtype != self.scale.dtype:
+            flat = flat.to(self.scale.dtype)
+        if flat.shape[0] >= MANY_ROWS:  # prefill and the fine stage: compute-bound, where bf16 GEMMs win
+            y = torch.nn.functional.linear(flat, self.dequantized())
+        else:
+            y = torch.ops.aten._weight_int8pack_mm(flat.contiguous(), self.weight, self.scale)
+        return y.reshape(*x.shape[:-1], self.out_features).to(x.dtype)
+
+    def dequantized(self) -> torch.Tensor:
+        return self.weight.to(self.scale.dtype) * self.scale[:, None]
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, int8 per-channel"
+
+
+@functools.lru_cache(maxsize=8)
+def _probe(device: str) -> str | None:
+    """None when the int8 product runs on ``device`` and matches the float product, else why not."""
+    op = getattr(torch.ops.aten, "_weight_int8pack_mm", None)
+    if op is None:
+        return f"torch {torch.__version__} has no aten._weight_int8pack_mm"
+    try:
+        gen = torch.Generator().manual_seed(0)
+        w = torch.randn(64, 64, generator=gen)
+        layer = Int8Linear.from_float(w).to(device)
+        x = torch.randn(2, 64, generator=gen).to(device=device, dtype=torch.bfloat16)
+        got = layer(x).float().cpu()
+        want = (x.float().cpu() @ layer.dequantized().float().cpu().T)
+    except (RuntimeError, NotImplementedError, TypeError) as exc:
+        return f"aten._weight_int8pack_mm does not run on {device} in torch {torch.__version__}: {str(exc)[:120]}"
+    if not torch.allclose(got, want, rtol=0.05, atol=0.05):
+        return f"aten._weight_int8pack_mm gives wrong results on {device}"
+    return None
+
+
+def check_int8(device: str | torch.device, option: str = "dtype") -> None:
+    """Raise Int8UnsupportedError (naming bf16 as the fallback) unless int8 weights can run on ``device``."""
+    kind = torch.device(device).type
+    name = str(torch.device(device)) if kind != "cuda" else f"cuda:{torch.device(device).index or 0}"
+    why = _probe(name) if kind in ("cpu", "cuda") else f"int8 weights are not supported on {kind}"
+    if why is not None:
+        raise Int8UnsupportedError(f"{option} 'int8' cannot run here: {why}. Use {option}='{INT8_FALLBACK}' instead "
+                                   "(half the memory of fp32, no int8 kernel needed).")
+
+
+def quantize_(model: nn.Module, dtype: torch.dtype = torch.bfloat16) -> nn.Module:
+    """Replace every bias-free nn.Linear whose weight is not shared with an embedding by an Int8Linear.
+
+    Quantised from the weights as loaded (fp32 in Suno's files), layer by layer, so the float copy of
+    each layer is dropped as soon as its int8 one exists.
+    """
+    tied = {m.weight.data_ptr() for m in model.modules() if isinstance(m, nn.Embedding)}
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.Linear) and child.bias is None and child.weight.data_ptr() not in tied:
+                setattr(parent, name, Int8Linear.from_float(child.weight, dtype).to(child.weight.device))
+    return model
+
+
+def is_int8(model: nn.Module) -> bool:
+    return any(isinstance(m, Int8Linear) for m in model.modules())
+
+
+def weight_bytes(model: nn.Module) -> int:
+    """Bytes of the parameters and buffers a model holds (shared tensors once)."""
+    seen: dict[int, int] = {}
+    for t in (*model.parameters(), *model.buffers()):
+        seen[t.data_ptr()] = t.numel() * t.element_size()
+    return sum(seen.values())
