@@ -313,3 +313,18 @@ def test_render_benchmark_runs_and_reports_rows_per_minute(tmp_path: Path, capsy
     assert row["commit_ms_per_row"] > 0 and row["steady_rows_per_min"] > 0
     assert "| tiny | local | 1 | 3 |" in capsys.readouterr().out
     assert json.loads((tmp_path / "r.json").read_text())["info"]["seconds_per_row"] == 0.1
+
+
+def test_a_job_in_another_precision_never_reuses_the_outputs_of_this_one(tiny_dir):
+    """Output names hash the model identity: int8 and autocast takes differ from bf16/fp32 ones, so a re-run
+    in another precision renders again instead of serving files made by other weights."""
+    from bark_core.jobs.plan import model_identity
+
+    seen = {}
+    for dtype in ("fp32", "bf16", "autocast", "int8"):
+        try:
+            models = BarkModels(tiny_dir, device="cpu", dtype=dtype)
+        except Exception as exc:  # noqa: BLE001 - a torch build without the int8 kernel
+            pytest.skip(f"{dtype}: {exc}")
+        seen[dtype] = json.dumps(model_identity(models, threads=1)["dtype"], sort_keys=True)
+    assert len(set(seen.values())) == 4, seen

@@ -152,7 +152,7 @@ def model_identity(models: BarkModels, threads: int) -> dict[str, Any]:
         "weights": {s: models.fingerprint(s) for s in (*stages, "codec")},
         "tokenizer": models.tokenizer.checksum,
         "decoder": {s: models.decoder_for(s) for s in stages},
-        "dtype": {s: str(models.dtype_for(s)) for s in stages},
+        "dtype": {s: models.precision_for(s).name for s in stages},  # int8 and autocast apart from bf16/fp32
         "device": {s: models.device_for(s).split(":")[0] for s in (*stages, "codec")},
     }
     if "cpu" in ident["device"].values():
