@@ -204,3 +204,17 @@ def test_missing_local_paths_give_clear_errors(tmp_path: Path) -> None:
     broken.write_text("{not json", encoding="utf-8")
     with pytest.raises(CheckpointError, match="Cannot read the tokenizer file"):
         load_tokenizer(broken)
+
+
+def test_provenance_names_the_tokenizer_without_the_local_path(tiny_dir, tmp_path):
+    """Saved artifacts travel (shared takes, render reports): the tokenizer is named by file and hash."""
+    import json as _json
+
+    from bark_core import BarkModels, generate_semantic, load_artifact
+
+    models = BarkModels(tiny_dir, device="cpu")
+    sem = generate_semantic(models, "Hello there.", seed=1, max_gen_duration_s=0.2)
+    recorded = sem.provenance.settings["tokenizer"]
+    assert str(tiny_dir) not in recorded and "sha256:" in recorded, recorded
+    path = sem.save(tmp_path / "sem.npz")
+    assert str(tiny_dir) not in _json.dumps(load_artifact(path).provenance.settings)

@@ -36,7 +36,7 @@ from typing import Any
 
 from .. import constants as C
 from ..errors import CheckpointError
-from ..hub import HubFileError, hub_cache, hub_endpoint, hub_unreachable
+from ..hub import HubFileError, hub_cache, hub_endpoint, hub_unreachable, public_file_id
 from ..limits import loads_json
 
 VOCAB_FILE = "vocab.txt"
@@ -189,6 +189,15 @@ class BarkTokenizer:
     def vocab_size(self) -> int:
         """Number of vocabulary entries (119,547 for ``bert-base-multilingual-cased``)."""
         return len(self._vocab)
+
+    @property
+    def public_source(self) -> str:
+        """Where the vocabulary came from, fit for provenance that leaves the machine: a hub repo id as it
+        is, a local file as its name plus a short hash of the vocabulary (never the user's path)."""
+        source = str(self.source)
+        if source.startswith("hf://") or not (os.path.isabs(source) or os.sep in source or source.startswith(".")):
+            return source  # hf://repo@commit/file, or a bare repo id
+        return public_file_id(source, self.checksum)
 
     @property
     def checksum(self) -> str:

@@ -96,7 +96,7 @@ def generate_batch(models: BarkModels, texts: Sequence[str], voices: Any = None,
             settings = {**sem_settings, "decoder": sem_decoder, "text": norm[i],
                         "text_sha256": hashlib.sha256(norm[i].encode()).hexdigest(),
                         "text_tokens": int(len(encoded[i][0])), "text_truncated_pct": encoded[i][1],
-                        "tokenizer": tok.source, **settings_dtype(loaded.model)}
+                        "tokenizer": tok.public_source, **settings_dtype(loaded.model)}
             sems.append(SemanticTokens(tokens=tokens[i], provenance=Provenance(
                 stage="semantic", model=loaded.model_id, model_checksum=loaded.checksum, settings=settings,
                 seed=used[i], voice=voice_label(vs[i]), extra=stage_extra(loaded.untrained, vs[i]))))

@@ -223,7 +223,8 @@ def generate_semantic(models: BarkModels, text: str, voice: Any = None, *, temp:
                 tokens = semantic_tokens(loaded.model, ids, history, generator=gen, progress=progress, **settings)
             recorded = {**settings, "decoder": decoder, "text": text,
                         "text_sha256": hashlib.sha256(text.encode()).hexdigest(),
-                        "text_tokens": int(len(ids)), "text_truncated_pct": cut, "tokenizer": models.tokenizer.source,
+                        "text_tokens": int(len(ids)), "text_truncated_pct": cut,
+                        "tokenizer": models.tokenizer.public_source,
                         **settings_dtype(loaded.model)}
             prov = Provenance(stage="semantic", model=loaded.model_id, model_checksum=loaded.checksum,
                               settings=recorded, seed=used_seed, voice=voice_label(voice),
