@@ -39,8 +39,12 @@ def test_script_panel_renders_reviews_and_retakes_one_line(studio, tmp_path):
     assert panel.scene_player.value[:4] == b"RIFF"
     assert [ln.speaker for ln in read_script(panel.srt.value, kind="srt").lines] == ["Alice", "Bob", "Alice", "Bob"]
 
+    assert row.box.comm is not None
     row.accept_button.click()
     assert studio.script.rows()[1]["review"] == "approved" and "review <b>approved</b>" in panel.rows[2].info.value
+    # the redraw closed the rows it replaced (a kernel keeps every unclosed widget)
+    assert row.box.comm is None and row.player.comm is None and row.accept_button.comm is None
+    assert panel.rows[2].box.comm is not None
     old_seeds = studio.script.production.results[3].seeds
     panel.rows[3].retake_button.click()
     result = studio.script.production.results[3]

@@ -13,7 +13,7 @@ import ipywidgets as W
 
 from .script_state import ScriptDesk
 from .settings import error_message
-from .ui import _button, _error_html, _full, _note_html, _style
+from .ui import _button, _error_html, _full, _note_html, _style, close_tree
 
 VERDICT_COLOUR = {True: "#15803d", False: "#b45309"}
 
@@ -146,8 +146,11 @@ class ScriptPanel(W.VBox):
         if prod is None:
             return
         rows = self.desk.rows()
+        old = list(self.rows.values())
         self.rows = {r["line"]: LineRow(self, r) for r in rows}
         self.table.children = [r.box for r in self.rows.values()]
+        for row in old:  # the kernel keeps every widget until it is closed, shown or not
+            close_tree(row.box)
         self.scene_player.value = self.desk.scene_wav()
         self.scene_box.children = (self.scene_box.children[0], self.scene_player)
         self.srt.value = prod.srt
