@@ -29,13 +29,20 @@ VOICE = "v2/en_speaker_6"  # the one preset the tiny set ships
 
 
 @pytest.fixture()
-def make_studio(tiny_dir: Path, tmp_path: Path):
+def studio_take_s() -> float:
+    """Seconds of audio per studio take; a test module may override it (tests/test_studio_state.py does)."""
+    return 1
+
+
+@pytest.fixture()
+def make_studio(tiny_dir: Path, tmp_path: Path, studio_take_s: float):
     made: list[Studio] = []
 
     def make(**kw) -> Studio:
         models = kw.pop("models", tiny_dir)
         opts = dict(background=False, cache=StageCache(tmp_path / "stage-cache"), review_store=tmp_path / "reviews",
-                    output_dir=tmp_path / "out", text=TEXT, voice=VOICE, seed=1, max_gen_duration_s=1, device="cpu")
+                    output_dir=tmp_path / "out", text=TEXT, voice=VOICE, seed=1, max_gen_duration_s=studio_take_s,
+                    device="cpu")
         opts.update(kw)
         studio = Studio(models=models, **opts)
         made.append(studio)

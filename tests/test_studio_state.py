@@ -12,7 +12,6 @@ import io
 import threading
 import wave
 from datetime import datetime, timezone
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,33 +19,18 @@ import pytest
 pytest.importorskip("ipywidgets", minversion="8")
 
 import ipywidgets.widgets.widget as widget_module  # noqa: E402
+import test_studio  # noqa: E402
 
-from bark_core.cache import StageCache  # noqa: E402
 from bark_core.label import detect, labelled_wav_bytes  # noqa: E402
 from bark_studio import RunCancelled, Studio, StudioError  # noqa: E402
 
-TEXT = "Hello studio."
-VOICE = "v2/en_speaker_6"
+TEXT, VOICE = test_studio.TEXT, test_studio.VOICE
+make_studio = test_studio.make_studio  # the studio factory, shared; its takes here are studio_take_s long
 
 
 @pytest.fixture()
-def make_studio(tiny_dir: Path, tmp_path: Path):
-    made: list[Studio] = []
-
-    def make(**kw) -> Studio:
-        models = kw.pop("models", tiny_dir)
-        opts = dict(background=False, cache=StageCache(tmp_path / "stage-cache"), review_store=tmp_path / "reviews",
-                    output_dir=tmp_path / "out", text=TEXT, voice=VOICE, seed=1, max_gen_duration_s=0.3,
-                    device="cpu")
-        opts.update(kw)
-        studio = Studio(models=models, **opts)
-        made.append(studio)
-        return studio
-
-    yield make
-    for studio in made:
-        studio.wait(30)
-        studio.close()
+def studio_take_s() -> float:
+    return 0.3  # short takes: these tests make many of them
 
 
 def _samples(wav: bytes) -> bytes:
