@@ -44,3 +44,19 @@ def suno():
 def presets_dir(suno) -> Path:
     """The real voice presets shipped inside Suno's package, used as test data."""
     return Path(suno.__file__).parent / "assets" / "prompts"
+
+
+@pytest.fixture(scope="session")
+def load_benchmark():
+    """``load_benchmark("speed")``: benchmarks/speed.py as a module (the benchmarks are scripts, not a package)."""
+    import importlib.util
+
+    def load(name: str):
+        path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(f"bark_bench_{name}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load
+

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "cuda_check.py"
-
 
 @pytest.fixture(scope="module")
-def cuda_check():
-    spec = importlib.util.spec_from_file_location("bark_cuda_check", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def cuda_check(load_benchmark):
+    return load_benchmark("cuda_check")
 
 
 def test_cpu_smoke_passes_every_required_check_and_prints_one_json_line(cuda_check, capsys, tmp_path):

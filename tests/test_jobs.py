@@ -299,12 +299,8 @@ def test_stage_cache_serves_unchanged_stages_when_only_later_settings_change(tmp
     assert entries() == 12
 
 
-def test_render_benchmark_runs_and_reports_rows_per_minute(tmp_path: Path, capsys):
-    import importlib.util
-
-    spec_ = importlib.util.spec_from_file_location("bark_render_bench", ROOT / "benchmarks" / "render.py")
-    bench = importlib.util.module_from_spec(spec_)
-    spec_.loader.exec_module(bench)
+def test_render_benchmark_runs_and_reports_rows_per_minute(tmp_path: Path, capsys, load_benchmark):
+    bench = load_benchmark("render")
     rows = bench.main(["--sizes", "tiny", "--rows", "3", "--seconds", "0.1", "--no-ray", "--weights",
                        str(tmp_path / "w"), "--out", str(tmp_path / "r.json")])
     (row,) = rows
