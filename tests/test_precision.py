@@ -72,3 +72,21 @@ def test_fast_decoder_under_autocast_keeps_a_bf16_cache_and_rebuilds_when_precis
     semantic_tokens_fast(model, [ids], [None], [torch.Generator()], temp=0.7, max_steps=8)  # no autocast now
     assert model.__dict__[_DECODER_ATTR][1].key[2] is None  # a graph made under autocast is never reused without
     release(model)
+
+
+@pytest.mark.parametrize("dtype", ["bf16", "int8"])
+def test_half_models_on_cpu_keep_an_fp32_cache_and_the_fast_decoder_gives_the_eager_tokens(tiny, dtype):
+    # CPU attention over a bf16 cache is several times slower than over fp32; the cache must not change tokens
+    # between the decoders, and the keys it holds are the model's own (bf16-rounded) keys
+    kw = dict(temp=None, allow_early_stop=False, max_gen_duration_s=0.5, seed=6)
+    fast = generate_semantic(BarkModels(tiny, device="cpu", dtype=dtype, decoder="fast"), "Cache dtype.", **kw)
+    eager_models = BarkModels(tiny, device="cpu", dtype=dtype, decoder="eager")
+    eager = generate_semantic(eager_models, "Cache dtype.", **kw)
+    np.testing.assert_array_equal(fast.tokens, eager.tokens)
+    model = eager_models.get("text").model
+    cache = model.new_cache(1, 8)
+    assert cache.k[0].dtype == torch.float32
+    ids = torch.arange(5)[None] + C.TEXT_ENCODING_OFFSET
+    model(ids, cache)
+    keys = cache.k[0][0, :, :5]
+    assert torch.equal(keys, keys.to(torch.bfloat16).float())  # stored exactly, not recomputed in fp32

@@ -211,8 +211,8 @@ class StaticDecoder:
             q = q.view(B, 1, H, hd).transpose(1, 2)
             kc.index_copy_(2, self.write, k.view(B, 1, H, hd).transpose(1, 2).to(kc.dtype))
             vc.index_copy_(2, self.write, v.view(B, 1, H, hd).transpose(1, 2).to(vc.dtype))
-            y = F.scaled_dot_product_attention(q, kc[:, :, :n_keys], vc[:, :, :n_keys], attn_mask=mask)
-            x = x + lin[id(att.c_proj)](y.transpose(1, 2).reshape(B, 1, Cn))
+            y = F.scaled_dot_product_attention(q.to(kc.dtype), kc[:, :, :n_keys], vc[:, :, :n_keys], attn_mask=mask)
+            x = x + lin[id(att.c_proj)](y.to(q.dtype).transpose(1, 2).reshape(B, 1, Cn))
             mlp = blk.mlp
             x = x + lin[id(mlp.c_proj)](mlp.gelu(lin[id(mlp.c_fc)](blk.ln_2(x))))
         self.write += 1
