@@ -70,6 +70,45 @@ def test_joins_have_no_step(streamed):
     assert FADE * FRAME < chunks[0].samples.size
 
 
+@pytest.mark.parametrize("bad", [0, 100, 1025, 256.0, True])
+def test_fine_windows_out_of_range_are_refused(tiny, bad):
+    with pytest.raises(ParameterError, match="fine_window must be"):
+        generate_stream(BarkModels(tiny, device="cpu"), TEXT, fine_window=bad)
+
+
+@pytest.mark.parametrize("window", [None, 1024])
+def test_streamed_fine_passes_span_the_fine_window(tiny, window):
+    # the fine passes are what made first audio late: each streamed pass spans fine_window frames (default 256),
+    # never the one-shot 1,024, unless asked
+    models = BarkModels(tiny, device="cpu")
+    fine = models.get("fine").model
+    spans = []
+    hook = fine.register_forward_pre_hook(lambda _m, args: spans.append(args[1].shape[1]))
+    try:
+        extra = {} if window is None else {"fine_window": window}
+        chunks = list(generate_stream(models, TEXT, seed=3, chunk_s=0.4, **extra, **KW))
+    finally:
+        hook.remove()
+    assert len(chunks) > 2 and set(spans) == {window or 256}
+    assert chunks[-1].take.fine.provenance.settings["fine_window"] == (window or 256)
+
+
+def test_taking_turns_on_a_full_cpu_gives_the_same_take(tiny, monkeypatch):
+    # when torch's threads fill the cores, the coarse worker waits while a chunk is made; the take must not change
+    import bark_core.label.stream as stream
+
+    models = BarkModels(tiny, device="cpu")
+    runs = []
+    for cores in (1, 10_000):
+        monkeypatch.setattr(stream.os, "cpu_count", lambda cores=cores: cores)
+        assert stream._cpu_is_full(models) == (cores == 1)
+        runs.append(list(generate_stream(models, TEXT, seed=5, chunk_s=0.4, **KW)))
+    assert [c.samples.size for c in runs[0]] == [c.samples.size for c in runs[1]]
+    np.testing.assert_array_equal(runs[0][-1].take.fine.codes, runs[1][-1].take.fine.codes)
+    np.testing.assert_array_equal(np.concatenate([c.samples for c in runs[0]]),
+                                  np.concatenate([c.samples for c in runs[1]]))
+
+
 @pytest.mark.parametrize("bad", [0.1, 9, float("nan"), "2", True])
 def test_chunk_sizes_out_of_range_are_refused(tiny, bad):
     with pytest.raises(ParameterError, match="chunk_s must be"):
@@ -91,6 +130,9 @@ def test_bark_say_stream_writes_a_playable_labelled_file(tiny, tmp_path, capsys)
         assert probe.stdout.strip() == "24000"
     assert say_main([TEXT, "--models", str(tiny), "--stream", "--chunk-s", "30", "-o", str(tmp_path / "x.wav")]) == 2
     assert say_main([TEXT, "--models", str(tiny), "--stream", "--long", "-o", str(tmp_path / "x.wav")]) == 2
+    bad_window = [TEXT, "--models", str(tiny), "--stream", "--fine-window", "64", "-o", str(tmp_path / "x.wav")]
+    assert say_main(bad_window) == 2
+    assert "fine_window must be" in capsys.readouterr().err
 
 
 def test_an_interrupted_stream_leaves_no_file(tiny, tmp_path, monkeypatch):
@@ -125,7 +167,7 @@ def test_studio_stream_player_plays_the_first_chunk_and_gets_the_labelled_take(t
 def test_a_take_in_one_chunk_is_the_one_shot_take(tiny):
     models = BarkModels(tiny, device="cpu")
     kw = dict(max_gen_duration_s=1.0, allow_early_stop=False)
-    chunks = list(generate_stream(models, TEXT, seed=4, chunk_s=8, first_chunk_s=8, **kw))
+    chunks = list(generate_stream(models, TEXT, seed=4, chunk_s=8, first_chunk_s=8, fine_window=1024, **kw))
     assert len(chunks) == 1 and chunks[0].final
     one = generate(models, TEXT, seed=4, **kw)
     np.testing.assert_array_equal(chunks[0].take.fine.codes, one.fine.codes)

@@ -79,9 +79,10 @@ def _check_say_args(args: argparse.Namespace) -> Path:
     if args.stream and args.long:
         raise ParameterError("--stream makes one take; it cannot be combined with --long. Drop one of them.")
     if args.stream:
-        from ..label.stream import check_chunk_s
+        from ..label.stream import check_chunk_s, check_fine_window
 
         check_chunk_s(args.chunk_s)
+        check_fine_window(args.fine_window)
     if args.save_artifacts:
         folder = Path(args.save_artifacts).expanduser()
         check_writable_folder(folder, "--save-artifacts")
@@ -187,7 +188,7 @@ def _stream(args: argparse.Namespace, models: Any, out: Path, settings: dict[str
             wav.setsampwidth(2)
             wav.setframerate(C.SAMPLE_RATE)
             for chunk in generate_stream(models, args.text, args.voice, seed=args.seed, chunk_s=args.chunk_s,
-                                         **settings):
+                                         fine_window=args.fine_window, **settings):
                 if chunk.index == 0 and not args.quiet:
                     print(f"first audio after {time.perf_counter() - started:.2f} s (growing in {tmp})",
                           file=sys.stderr)
@@ -235,6 +236,9 @@ def add_say_arguments(p: argparse.ArgumentParser) -> None:
                         "chunks grow a temporary WAV beside the output, published labelled when the take is done")
     p.add_argument("--chunk-s", type=float, default=1.0, metavar="SECONDS",
                    help="--stream: seconds of audio per chunk after the first, short one (0.4 to 8; default 1)")
+    p.add_argument("--fine-window", type=int, default=256, metavar="FRAMES",
+                   help="--stream: frames each streamed fine pass spans (144 to 1024; default 256). 1024 costs "
+                        "four times as much per chunk and makes a take that fits one chunk equal to the one-shot take")
     p.add_argument("--save-artifacts", metavar="DIR", help="also save semantic/coarse/fine artifacts (.npz) here")
     p.add_argument("--save-voice", metavar="NPZ", help="also save this take as a voice file")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")

@@ -9,12 +9,14 @@ watermarked, while the coarse stage goes on.
 How the output differs from :func:`bark_core.generate` for the same seed (``benchmarks/speed.py
 --impl ours-stream`` and ``tests/test_stream.py`` measure it):
 - semantic and coarse tokens are the same (the same stage functions and seeds);
-- the fine stage sees each chunk with the already decided fine codes on its left (all of them while
-  the take fits the window, so frames keep their one-shot positions; at least ``FINE_CONTEXT``) and
-  ``HOLD`` frames of coarse look-ahead on its right, padded to the model's 1,024-frame
-  window as the one-shot stage pads its last window; the one-shot stage sees the whole take (up to
-  1,024 frames) at once, so the codes agree only partly once a take spans several chunks (a take in
-  one chunk gets exactly the one-shot codes and audio). The fine generator is shared by the chunks;
+- the fine stage sees each chunk with the already decided fine codes on its left (at least
+  ``FINE_CONTEXT`` frames, more as the window allows) and ``HOLD`` frames of coarse look-ahead on its
+  right, in a window of ``fine_window`` frames (default ``STREAM_FINE_WINDOW``) padded as the one-shot
+  stage pads its last window. The one-shot stage sees the whole take (up to 1,024 frames) at once, so
+  the codes agree only partly once a take spans several chunks. With ``fine_window=1024`` a take in
+  one chunk gets exactly the one-shot codes and audio, but every chunk then costs a whole one-shot fine
+  pass (six passes over 1,024 frames), which is what kept first audio late. The fine generator is
+  shared by the chunks;
 - EnCodec decodes each chunk with ``DECODE_CONTEXT`` frames of left context and ``HOLD`` frames of
   right context, and consecutive chunks are cross-faded over ``FADE`` frames (27 ms), so joins have
   no step; every frame's audio is emitted exactly once, so the joined take has the one-shot length;
@@ -25,6 +27,7 @@ How the output differs from :func:`bark_core.generate` for the same seed (``benc
 from __future__ import annotations
 
 import math
+import os
 import queue
 import threading
 import time
@@ -52,6 +55,7 @@ DECODE_CONTEXT = 75  # frames EnCodec decodes in front of a chunk (its LSTM and 
 HOLD = 8  # frames of look-ahead a chunk keeps back for the next one (its right edge is recomputed)
 FADE = 2  # frames cross-faded at a join
 FIRST_CHUNK = 16  # frames: the first chunk goes out as soon as one coarse window leaves this many (0.2 s)
+STREAM_FINE_WINDOW = 256  # frames a streamed fine pass spans: 1/4 of the one-shot window, room for 128 new frames
 
 
 @dataclass
@@ -80,19 +84,28 @@ def check_chunk_s(chunk_s: Any, name: str = "chunk_s", low: float = MIN_CHUNK_S)
 
 
 @torch.inference_mode()
+def check_fine_window(value: Any) -> int:
+    low = FINE_CONTEXT + 2 * HOLD
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= C.FINE_WINDOW:
+        raise ParameterError(f"fine_window must be a whole number of frames from {low} to {C.FINE_WINDOW}, got "
+                             f"{value!r:.40}. {STREAM_FINE_WINDOW} gives early first audio; {C.FINE_WINDOW} "
+                             "makes a take that fits one chunk equal to the one-shot take.")
+    return value
+
+
 def _fine_piece(model: torch.nn.Module, history: np.ndarray, coarse: np.ndarray, gen: torch.Generator,
-                temp: float | None) -> np.ndarray:
+                temp: float | None, window: int = C.FINE_WINDOW) -> np.ndarray:
     """Fine codes (8, n) for ``coarse`` (2, n) after ``history`` (8, h) of decided codes.
 
-    The window is padded to the fine model's 1,024 frames and every slot after the history is filled,
-    pads included, exactly as the one-shot fine stage fills its last window: a shorter window is out of
-    the model's distribution (on random weights its codes agreed with the padded ones at chance level).
-    A take that fits one chunk therefore gets the one-shot fine codes.
+    The window is padded to ``window`` frames and every slot after the history is filled, pads
+    included, as the one-shot fine stage fills its last window (which is 1,024 frames: with that
+    window a take that fits one chunk gets the one-shot fine codes). The model saw padded windows
+    there, so a streamed pass keeps pads after its frames rather than ending at the last real one.
     """
     n_coarse, n = coarse.shape
     new = np.vstack([coarse, np.full((C.N_FINE_CODEBOOKS - n_coarse, n), C.FINE_PAD_TOKEN)])
     arr = np.hstack([history, new]) if history.size else new
-    arr = np.hstack([arr, np.full((C.N_FINE_CODEBOOKS, max(0, C.FINE_WINDOW - arr.shape[1])), C.FINE_PAD_TOKEN)])
+    arr = np.hstack([arr, np.full((C.N_FINE_CODEBOOKS, max(0, window - arr.shape[1])), C.FINE_PAD_TOKEN)])
     device = next(model.parameters()).device
     x = torch.from_numpy(arr.T.astype(np.int64).copy()).to(device)[None]
     h = history.shape[1] if history.size else 0
@@ -109,18 +122,27 @@ class _Coarse(threading.Thread):
     class Stopped(Exception):
         pass
 
-    def __init__(self, models: BarkModels, sem: Any, voice: Any, kw: dict[str, Any]):
+    def __init__(self, models: BarkModels, sem: Any, voice: Any, kw: dict[str, Any], turns: bool):
         super().__init__(daemon=True, name="bark-stream-coarse")
         self.models, self.sem, self.voice, self.kw = models, sem, voice, kw
         self.updates: queue.Queue = queue.Queue()
         self.stop = threading.Event()
+        # ``turns``: after each window, wait until the consumer has used it (CPU whose cores the thread pool
+        # already fills: two threads of GEMMs at once only thrash, and the first chunk would wait on both)
+        self.turns = turns
+        self.go = threading.Event()
         self.result: Any = None
         self.error: BaseException | None = None
 
     def _window(self, flat: np.ndarray) -> None:
         if self.stop.is_set():
             raise self.Stopped()
+        self.go.clear()
         self.updates.put(flat)
+        if self.turns:
+            while not self.go.wait(0.5):
+                if self.stop.is_set():
+                    raise self.Stopped()
 
     def run(self) -> None:
         try:
@@ -130,8 +152,14 @@ class _Coarse(threading.Thread):
         self.updates.put(None)
 
 
+def _cpu_is_full(models: BarkModels) -> bool:
+    """True when the coarse and fine stages both run on a CPU whose cores torch's thread pool already uses."""
+    devices = {torch.device(models.device_for(stage)).type for stage in ("coarse", "fine")}
+    return devices == {"cpu"} and torch.get_num_threads() >= (os.cpu_count() or 1)
+
+
 def generate_stream(models: BarkModels, text: str, voice: Any = None, *, seed: Seed = None, chunk_s: float = 1.0,
-                    first_chunk_s: float = FIRST_CHUNK / C.COARSE_RATE_HZ,
+                    first_chunk_s: float = FIRST_CHUNK / C.COARSE_RATE_HZ, fine_window: int = STREAM_FINE_WINDOW,
                     semantic_temp: float | None = 0.7, coarse_temp: float | None = 0.7,
                     fine_temp: float | None = 0.5, top_k: int | None = None, top_p: float | None = None,
                     min_eos_p: float | None = 0.2, max_gen_duration_s: float | None = None,
@@ -140,7 +168,9 @@ def generate_stream(models: BarkModels, text: str, voice: Any = None, *, seed: S
     """Yield watermarked :class:`StreamChunk` s as the coarse stage completes windows; the last holds the Take.
 
     ``first_chunk_s`` (default 0.21 s, what the first coarse window gives) sizes the first chunk;
-    ``chunk_s`` (0.4 to 8 s) every later one. Seeds follow :func:`bark_core.generate` (one master
+    ``chunk_s`` (0.4 to 8 s) every later one. ``fine_window`` (frames, default 256) is the span of each
+    streamed fine pass; 1,024 costs four times as much per chunk and makes a one-chunk take equal
+    to the one-shot take. Seeds follow :func:`bark_core.generate` (one master
     seed, derived per stage), so the semantic and
     coarse tokens equal the one-shot take's; see the module docstring for what differs after them.
     Closing the iterator early stops the coarse worker at its next window. Settings are checked here,
@@ -149,27 +179,30 @@ def generate_stream(models: BarkModels, text: str, voice: Any = None, *, seed: S
     started = time.perf_counter()
     chunk_s = check_chunk_s(chunk_s)
     first_chunk_s = check_chunk_s(first_chunk_s, "first_chunk_s", FIRST_CHUNK / C.COARSE_RATE_HZ)
+    fine_window = check_fine_window(fine_window)
     check_generate_settings(semantic_temp=semantic_temp, coarse_temp=coarse_temp, fine_temp=fine_temp, top_k=top_k,
                             top_p=top_p, min_eos_p=min_eos_p, max_gen_duration_s=max_gen_duration_s,
                             allow_early_stop=allow_early_stop, seed=seed)
     if isinstance(seed, torch.Generator):
         raise ParameterError("generate_stream takes an integer seed (or None), not a torch.Generator: its chunks "
                              "run on two threads, which must not share one generator.")
-    return _stream(models, text, voice, started, seed, (first_chunk_s, chunk_s), semantic_temp, coarse_temp,
-                   fine_temp, top_k, top_p, min_eos_p, max_gen_duration_s, allow_early_stop, key, strength_db)
+    return _stream(models, text, voice, started, seed, (first_chunk_s, chunk_s, fine_window), semantic_temp,
+                   coarse_temp, fine_temp, top_k, top_p, min_eos_p, max_gen_duration_s, allow_early_stop, key,
+                   strength_db)
 
 
-def _stream(models: BarkModels, text: str, voice: Any, started: float, seed: Seed, sizes: tuple[float, float],
+def _stream(models: BarkModels, text: str, voice: Any, started: float, seed: Seed, sizes: tuple[float, float, int],
             semantic_temp: float | None, coarse_temp: float | None, fine_temp: float | None, top_k: int | None,
             top_p: float | None, min_eos_p: float | None, max_gen_duration_s: float | None, allow_early_stop: bool,
             key: str | bytes | None, strength_db: float) -> Iterator[StreamChunk]:
-    first_chunk_s, chunk_s = sizes
+    first_chunk_s, chunk_s, fine_window = sizes
     master = master_seed(seed)
     seeds = list(stage_seeds(master))
     voice = models.voice(voice)
     sem = generate_semantic(models, text, voice, temp=semantic_temp, top_k=top_k, top_p=top_p, min_eos_p=min_eos_p,
                             max_gen_duration_s=max_gen_duration_s, allow_early_stop=allow_early_stop, seed=seeds[0])
-    worker = _Coarse(models, sem, voice, dict(temp=coarse_temp, top_k=top_k, top_p=top_p, seed=seeds[1]))
+    worker = _Coarse(models, sem, voice, dict(temp=coarse_temp, top_k=top_k, top_p=top_p, seed=seeds[1]),
+                     turns=_cpu_is_full(models))
     chunk_frames = max(1, round(chunk_s * C.COARSE_RATE_HZ))
     first_frames = max(1, round(first_chunk_s * C.COARSE_RATE_HZ))
     fine_parts: list[np.ndarray] = []  # decided fine codes, (8, n) each
@@ -198,9 +231,9 @@ def _stream(models: BarkModels, text: str, voice: Any, started: float, seed: See
                                else np.zeros((C.N_FINE_CODEBOOKS, 0), np.int64), done]).astype(np.int64)
             pieces, at = [], start
             while at < avail:  # one pass: at least FINE_CONTEXT frames of history, the rest new frames
-                stop = min(avail, at + C.FINE_WINDOW - FINE_CONTEXT)
-                history = known[:, max(0, known.shape[1] - (C.FINE_WINDOW - (stop - at))):]
-                piece = _fine_piece(loaded.model, history, coarse_codes[:, at:stop], gen, fine_temp)
+                stop = min(avail, at + fine_window - FINE_CONTEXT)
+                history = known[:, max(0, known.shape[1] - (fine_window - (stop - at))):]
+                piece = _fine_piece(loaded.model, history, coarse_codes[:, at:stop], gen, fine_temp, fine_window)
                 pieces.append(piece)
                 known = np.hstack([known, piece])
                 at = stop
@@ -243,7 +276,10 @@ def _stream(models: BarkModels, text: str, voice: Any, started: float, seed: See
             avail = flat.size // C.N_COARSE_CODEBOOKS
             # the first chunk is short by default (what the first coarse window gives), so audio starts early
             if avail - HOLD - decided().shape[1] >= (first_frames if not fine_parts else chunk_frames):
-                yield chunk(unflatten_coarse(flat), final=False)
+                piece = chunk(unflatten_coarse(flat), final=False)
+                worker.go.set()  # the coarse stage goes on while the consumer plays or writes the chunk
+                yield piece
+            worker.go.set()
         worker.join()
         if worker.error is not None:
             raise worker.error
@@ -251,7 +287,7 @@ def _stream(models: BarkModels, text: str, voice: Any, started: float, seed: See
         last = chunk(coarse_art.codes, final=True)
         fine_art = FineCodes(codes=decided(), parent=coarse_art, provenance=child_provenance(
             coarse_art, "fine", fine_loaded, {"temp": fine_temp, "streamed": True, "chunk_s": chunk_s,
-                                                  "first_chunk_s": first_chunk_s},
+                                                  "first_chunk_s": first_chunk_s, "fine_window": fine_window},
             used_fine_seed, voice, fine_loaded.model))
         with models.use("codec") as codec_model:
             prov = Provenance(stage="decode", model=getattr(codec_model, "bark_core_source", codec.CODEC_NAME),
@@ -266,5 +302,6 @@ def _stream(models: BarkModels, text: str, voice: Any, started: float, seed: See
         yield last
     finally:
         worker.stop.set()
+        worker.go.set()
         if worker.is_alive():
             worker.join()
