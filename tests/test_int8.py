@@ -13,7 +13,7 @@ import torch
 from bark_core import BarkModels, StageCache, generate, generate_semantic
 from bark_core.models import PRECISION_NAMES, Precision, resolve_precision
 from bark_core.models.gpt import GPT, FineGPT, init_random_, preset_config
-from bark_core.models.quant import Int8Linear, Int8UnsupportedError, check_int8, quantize_, weight_bytes
+from bark_core.models.quant import Int8Embedding, Int8Linear, Int8UnsupportedError, check_int8, quantize_, weight_bytes
 from bark_core.models.tiny import write_tiny_model_set
 from bark_core.sampling.eager import semantic_tokens
 from bark_core.sampling.fast import semantic_tokens_fast
@@ -44,7 +44,8 @@ def test_int8_logits_stay_within_the_documented_bound_of_fp32():
     model = _random_gpt()
     q = quantize_(copy.deepcopy(model)).to(torch.bfloat16)
     assert isinstance(q.lm_head, Int8Linear) and q.lm_head.weight.dtype == torch.int8
-    assert q.transformer.wte.weight.dtype == torch.bfloat16 and q.transformer.ln_f.weight.dtype == torch.bfloat16
+    assert isinstance(q.transformer.wte, Int8Embedding) and q.transformer.wte.weight.dtype == torch.int8
+    assert q.transformer.wpe.weight.dtype == torch.bfloat16 and q.transformer.ln_f.weight.dtype == torch.bfloat16
     x = torch.randint(0, 10_000, (1, 64), generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         want = model(x, all_logits=True).float()
@@ -60,8 +61,11 @@ def test_int8_stores_a_quarter_of_fp32s_linear_bytes_and_leaves_tied_heads_alone
     lin32 = sum(m.weight.numel() * 4 for m in model.modules() if isinstance(m, torch.nn.Linear))
     lin8 = sum(m.weight.numel() + m.scale.numel() * 2 for m in q.modules() if isinstance(m, Int8Linear))
     assert lin8 < 0.26 * lin32
+    emb32 = model.transformer.wte.weight.numel() * 4
+    emb8 = q.transformer.wte.weight.numel() + q.transformer.wte.scale.numel() * 2
+    assert emb8 < 0.26 * emb32  # the token table too: in small Bark's semantic model it outweighs the blocks
     embeddings = sum(m.weight.numel() * 2 for m in q.modules() if isinstance(m, torch.nn.Embedding))
-    assert weight_bytes(q) < embeddings + 0.55 * lin32  # nothing else grew: no float copy kept
+    assert weight_bytes(q) < embeddings + 0.55 * (lin32 + emb32)  # nothing else grew: no float copy kept
     cfg = preset_config("fine", "small", n_embd=64, n_head=2, n_layer=1)
     fine = quantize_(init_random_(FineGPT(cfg).eval(), torch.Generator().manual_seed(3)))
     assert all(isinstance(h, torch.nn.Linear) for h in fine.lm_heads)  # tied to the embeddings: one copy, bf16

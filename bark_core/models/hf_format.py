@@ -148,6 +148,9 @@ def _wanted(key: str, prefixes: tuple[str, ...], others: tuple[str, ...]) -> str
     return None
 
 
+MAP_WINDOW = 64 * 2**20  # bytes of a safetensors file read under one mapping
+
+
 def _load_safetensors(path: Path, select) -> dict[str, torch.Tensor]:
     try:
         from safetensors import safe_open
@@ -157,10 +160,17 @@ def _load_safetensors(path: Path, select) -> dict[str, torch.Tensor]:
     out = {}
     try:
         with safe_open(str(path), framework="pt", device="cpu") as f:
-            for key in f.keys():
-                name = select(key)
-                if name is not None:
+            wanted = [(key, name) for key in f.keys() if (name := select(key)) is not None]
+        # the file is memory-mapped while open, and every page a tensor is copied from stays resident with the
+        # mapping: reading a whole stage under one mapping held it twice (mapped and copied). Re-open after
+        # every MAP_WINDOW bytes, so at most that much of the file is mapped at once.
+        while wanted:
+            with safe_open(str(path), framework="pt", device="cpu") as f:
+                mapped = 0
+                while wanted and mapped < MAP_WINDOW:
+                    key, name = wanted.pop(0)
                     out[name] = f.get_tensor(key)
+                    mapped += out[name].numel() * out[name].element_size()
     except Exception as e:  # safetensors raises its own error types for corrupt files
         raise CheckpointError(f"Cannot read {path.name} at {path}: {type(e).__name__}: {e}. "
                               f"Re-download it or point at another copy.") from e

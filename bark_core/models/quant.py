@@ -3,8 +3,9 @@
 A decode step reads every weight once per token, so its time follows the bytes the weights take;
 int8 reads half of bf16's. The product is PyTorch's own ``aten._weight_int8pack_mm`` (x @ (q * s).T
 without materialising the float weight), which runs on CPUs and, in recent builds, on CUDA; no hand
-kernels. Embeddings, layer norms and the fine model's heads (tied to its embeddings) stay in bf16:
-they are a small share of the bytes and the tied heads would otherwise be stored twice.
+kernels. The semantic and coarse models' token embeddings are int8 rows with a scale per row (the
+semantic one is the largest single tensor in Bark); layer norms, position embeddings and the fine
+model's heads and embeddings (tied in pairs, which int8 would store twice) stay in bf16.
 """
 
 from __future__ import annotations
@@ -43,10 +44,7 @@ class Int8Linear(nn.Module):
     @classmethod
     def from_float(cls, weight: torch.Tensor, dtype: torch.dtype = torch.bfloat16) -> Int8Linear:
         """Symmetric per-channel quantisation of a float weight: scale = max|row| / 127."""
-        w = weight.detach().float()
-        scale = (w.abs().amax(dim=1) / 127.0).clamp_min(1e-12)
-        q = torch.round(w / scale[:, None]).clamp_(-127, 127).to(torch.int8)
-        return cls(q, scale.to(dtype))
+        return cls(*quantize_rows(weight, dtype))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # the CPU kernel is fast only for bf16 activations (fp32 ones take a slow path), so compute in the
@@ -65,6 +63,47 @@ class Int8Linear(nn.Module):
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, int8 per-channel"
+
+
+def quantize_rows(weight: torch.Tensor, dtype: torch.dtype = torch.bfloat16, rows: int = 4096
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """int8 rows and a ``dtype`` scale per row (max |row| / 127), a few thousand rows at a time.
+
+    In blocks, the float temporaries stay a few MB: whole, a 129,600-row embedding needed 1.2 GB of them.
+    """
+    w = weight.detach()
+    q = torch.empty(w.shape, dtype=torch.int8, device=w.device)
+    scale = torch.empty(w.shape[0], dtype=dtype, device=w.device)
+    for start in range(0, w.shape[0], rows):
+        block = w[start:start + rows].float()
+        s = (block.abs().amax(dim=1) / 127.0).clamp_min(1e-12)
+        q[start:start + rows] = torch.round(block / s[:, None]).clamp_(-127, 127).to(torch.int8)
+        scale[start:start + rows] = s.to(dtype)
+    return q, scale
+
+
+class Int8Embedding(nn.Module):
+    """A token embedding stored as int8 rows times a per-row scale; a lookup dequantises only its rows.
+
+    The semantic model's input table (129,600 x 768 in ``small``) holds more weights than its twelve
+    blocks together, so leaving it bf16 kept an int8 small set at two thirds of bf16's memory.
+    """
+
+    def __init__(self, weight: torch.Tensor, scale: torch.Tensor):
+        super().__init__()
+        self.register_buffer("weight", weight)
+        self.register_buffer("scale", scale)
+        self.num_embeddings, self.embedding_dim = weight.shape
+
+    @classmethod
+    def from_float(cls, weight: torch.Tensor, dtype: torch.dtype = torch.bfloat16) -> Int8Embedding:
+        return cls(*quantize_rows(weight, dtype))
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.weight[idx].to(self.scale.dtype) * self.scale[idx].unsqueeze(-1)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_embeddings}, {self.embedding_dim}, int8 per-row"
 
 
 @functools.lru_cache(maxsize=8)
@@ -98,21 +137,26 @@ def check_int8(device: str | torch.device, option: str = "dtype") -> None:
 
 
 def quantize_(model: nn.Module, dtype: torch.dtype = torch.bfloat16) -> nn.Module:
-    """Replace every bias-free nn.Linear whose weight is not shared with an embedding by an Int8Linear.
+    """Replace every bias-free nn.Linear and every token embedding (``wte``) by its int8 form, except
+    the fine model's heads and embeddings that share one weight (stored once, they stay bf16).
 
     Quantised from the weights as loaded (fp32 in Suno's files), layer by layer, so the float copy of
-    each layer is dropped as soon as its int8 one exists.
+    each layer is dropped as soon as its int8 one exists. Position embeddings stay float.
     """
-    tied = {m.weight.data_ptr() for m in model.modules() if isinstance(m, nn.Embedding)}
+    linears = [m.weight.data_ptr() for m in model.modules() if isinstance(m, nn.Linear)]
+    embeddings = [m.weight.data_ptr() for m in model.modules() if isinstance(m, nn.Embedding)]
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
-            if isinstance(child, nn.Linear) and child.bias is None and child.weight.data_ptr() not in tied:
+            ptr = getattr(getattr(child, "weight", None), "data_ptr", lambda: None)()
+            if isinstance(child, nn.Linear) and child.bias is None and ptr not in embeddings:
                 setattr(parent, name, Int8Linear.from_float(child.weight, dtype).to(child.weight.device))
+            elif isinstance(child, nn.Embedding) and name == "wte" and ptr not in linears:
+                setattr(parent, name, Int8Embedding.from_float(child.weight, dtype).to(child.weight.device))
     return model
 
 
 def is_int8(model: nn.Module) -> bool:
-    return any(isinstance(m, Int8Linear) for m in model.modules())
+    return any(isinstance(m, (Int8Linear, Int8Embedding)) for m in model.modules())
 
 
 def weight_bytes(model: nn.Module) -> int:
