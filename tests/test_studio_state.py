@@ -305,6 +305,30 @@ def test_long_form_panel_runs_chunk_by_chunk_with_a_player_per_chunk(make_studio
     assert long.voices_used[1] != long.voices_used[0]  # "carry": chunk 2 speaks with chunk 1's voice
 
 
+def test_stream_box_plays_the_first_chunk_then_the_labelled_take(make_studio, tmp_path):
+    studio = make_studio(max_gen_duration_s=1.4, watermark_key="stream-secret")
+    studio.stream_chunk_s.value = 0.4
+    studio.stream_button.click()
+    take = studio.session.stream_take
+    assert take is not None and take.seed == 1
+    first = _samples(studio.stream_first.value)
+    assert 0 < len(first) < len(_samples(studio.stream_whole.value))  # the first chunk, not the whole take
+    assert studio.stream_first.autoplay and not studio.stream_whole.autoplay
+    whole = tmp_path / "whole.wav"
+    whole.write_bytes(studio.stream_whole.value)
+    assert detect(str(whole), key="stream-secret").detected  # the studio's key, not the default one
+    assert not detect(str(whole)).detected
+    assert "Done:" in studio.stream_status.value and "first audio after" in studio.stream_status.value
+    assert take.fine.provenance.settings["fine_window"] == 256
+    studio.stream_fine_window.value = 1024
+    studio.stream_button.click()
+    assert studio.session.stream_take.fine.provenance.settings["fine_window"] == 1024
+    studio.set(text="")  # a bad input is shown in the box, nothing runs
+    studio.stream_button.click()
+    assert "text" in studio.stream_status.value.lower(), studio.stream_status.value
+    assert studio.session.stream_take is not None and not studio.session.busy
+
+
 def test_precision_and_decoder_pickers_follow_the_core(make_studio, monkeypatch):
     import bark_core.models as core_models
     from bark_core.sampling import DECODERS

@@ -57,6 +57,7 @@ from .settings import EXTRA_KEYS as EXTRA_KEYS  # re-exported: these were define
 from .settings import MAX_SEED as MAX_SEED
 from .settings import TITLES as TITLES
 from .status import LiveMixin, progress_line
+from .stream_state import StreamMixin
 from .takes import HistoryMixin, StageResult, StudioTake, same_take
 from .voices_state import VoicesMixin
 
@@ -65,7 +66,7 @@ log = logging.getLogger("bark_studio")
 Listener = Callable[..., None]
 
 
-class Session(InputsMixin, LiveMixin, LongFormMixin, VoicesMixin, HistoryMixin, ReviewExportMixin):
+class Session(InputsMixin, LiveMixin, LongFormMixin, StreamMixin, VoicesMixin, HistoryMixin, ReviewExportMixin):
     """Stage-by-stage Bark runs with settings, staleness, history, voices, review and saving.
 
     ``models``: what :class:`bark_core.BarkModels` takes ("suno", a hub repo id, a local folder such as

@@ -1,9 +1,12 @@
-"""Streamed playback for the studio: the first chunk plays while the rest of the take is being made.
+"""Streamed playback: the first chunk plays while the rest of the take is being made.
 
 A thin front on :func:`bark_core.generate_stream`: the first (watermarked) chunk goes into an autoplaying
 player as soon as it exists, a status line counts the chunks, and the whole take, labelled, lands in a
 second player when it is done. Gapless chunk-by-chunk playback would need a Web Audio front end; the
 notebook's audio element restarts whenever its value changes, so this plays the first chunk only.
+
+In the studio it is the "Stream" box (:class:`StreamPanelMixin`: the studio's text, voice, seed and
+stage settings, Cancel stops it). Outside the studio:
 
     from bark_studio.stream_player import StreamPlayer
     player = StreamPlayer(models)          # a BarkModels
@@ -24,6 +27,9 @@ import numpy as np
 
 from bark_core import BarkModels, generate_stream
 from bark_core.label import labelled_wav_bytes
+
+from .stream_state import stream_settings
+from .ui import _button, _cell, _error_html, _full, _note_html, _style
 
 
 def _wav(samples: np.ndarray, rate: int) -> bytes:
@@ -89,3 +95,65 @@ class StreamPlayer:
         if self.error is not None:
             raise self.error
         return self.take
+
+
+class StreamPanelMixin:
+    """The stream box of :class:`~bark_studio.studio.Studio`: chunk size, fine window, a button, two players."""
+
+    def _build_stream_box(self) -> W.VBox:
+        d = stream_settings()
+        self.stream_chunk_s = W.BoundedFloatText(value=d["chunk_s"], min=d["min_chunk_s"], max=d["max_chunk_s"],
+                                                 step=0.1, description="chunk (s)", style=_style("60px"),
+                                                 layout=_cell("150px"))
+        self.stream_fine_window = W.BoundedIntText(
+            value=d["fine_window"], min=d["min_fine_window"], max=d["max_fine_window"], description="fine window",
+            style=_style("80px"), layout=_cell("170px"),
+            tooltip=f"frames per streamed fine pass; {d['max_fine_window']} repeats the one-shot take when it fits "
+                    "one chunk, but each chunk costs four times as much")
+        self.stream_button = _button("Stream", "bark-run-stream", "success", icon="play",
+                                     tooltip="Make the take in chunks and play the first one while the rest runs")
+        self.stream_button.on_click(lambda _b: self._launch_stream())
+        self.stream_status = W.HTML()
+        self.stream_status.add_class("bark-stream-status")
+        self.stream_first = W.Audio(value=b"", format="wav", autoplay=True, loop=False, layout=_full())
+        self.stream_first.add_class("bark-stream-first")
+        self.stream_whole = W.Audio(value=b"", format="wav", autoplay=False, loop=False, layout=_full())
+        self.stream_whole.add_class("bark-stream-whole")
+        self._first_audio_s = 0.0
+        return W.VBox([
+            W.HTML("<small>The text above as one take, made chunk by chunk: the first chunk plays while the coarse "
+                   "stage still runs. The whole take, labelled, follows.</small>"),
+            W.Box([self.stream_chunk_s, self.stream_fine_window, self.stream_button],
+                  layout=W.Layout(display="flex", flex_flow="row wrap", align_items="center")),
+            self.stream_status, W.HTML("<small>first chunk</small>"), self.stream_first,
+            W.HTML("<small>whole take (labelled)</small>"), self.stream_whole], layout=_full())
+
+    def _launch_stream(self) -> None:
+        self._launch_work("stream", lambda: self.session.run_stream(
+            chunk_s=self.stream_chunk_s.value, fine_window=self.stream_fine_window.value), self._stream_error)
+
+    def _stream_error(self, exc: BaseException) -> None:
+        from .settings import error_message
+
+        self.stream_status.value = _error_html(error_message(exc))
+
+    def _on_stream_event(self, event: str, **data: Any) -> None:
+        if event == "stream_start":
+            self.stream_first.value, self.stream_whole.value = b"", b""
+            self.stream_status.value = _note_html(f"Making the first chunk (master seed {data['seed']})…",
+                                                  "#1d4ed8")
+        elif event == "stream_chunk":
+            chunk = data["chunk"]
+            if chunk.index == 0:
+                self.stream_first.value = _wav(chunk.samples, chunk.sample_rate)
+                self._first_audio_s = chunk.elapsed_s
+            self.stream_status.value = _note_html(
+                f"first audio after {self._first_audio_s:.1f} s · chunk {chunk.index + 1} ready at "
+                f"{chunk.elapsed_s:.1f} s", "#1d4ed8")
+        elif event == "stream" and data.get("take") is not None:
+            take = data["take"]
+            self.stream_whole.value = labelled_wav_bytes(take.audio, key=self.session._watermark_key,
+                                                         **take.label_meta())
+            self.stream_status.value = _note_html(
+                f"Done: {take.audio.duration_s:.1f} s of audio; first audio after {self._first_audio_s:.1f} s.",
+                "#15803d")

@@ -32,6 +32,7 @@ from .script_panel import ScriptPanel
 from .script_state import ScriptDesk
 from .session import Session, StageResult, StudioError, StudioTake, error_message
 from .settings import decoder_choices, precision_choices
+from .stream_player import StreamPanelMixin
 from .ui import CSS, _button, _cell, _error_html, _full, _note_html, _style
 from .ui import STATE_STYLE as STATE_STYLE  # re-exported: these were defined here before the split
 from .voice_panel import NO_VOICE as NO_VOICE
@@ -40,7 +41,7 @@ from .voice_panel import VoicePanelMixin
 log = logging.getLogger("bark_studio")
 
 
-class Studio(VoicePanelMixin, StagePanelsMixin, ReviewPanelMixin, LongPanelMixin, W.VBox):
+class Studio(VoicePanelMixin, StagePanelsMixin, ReviewPanelMixin, LongPanelMixin, StreamPanelMixin, W.VBox):
     """Run Bark stage by stage in a notebook: look at each stage, change a setting, re-run only what follows.
 
     ``models``: "suno" (Suno's weights from the hub), a hub repo id, a local folder (e.g.
@@ -148,15 +149,17 @@ class Studio(VoicePanelMixin, StagePanelsMixin, ReviewPanelMixin, LongPanelMixin
         history_box = self._build_history_box(output_dir)
         long_box = W.Accordion(children=[self._build_long_box()], titles=("Long text: chunk by chunk",),
                                selected_index=None)
+        stream_box = W.Accordion(children=[self._build_stream_box()], titles=("Stream: first audio early",),
+                                 selected_index=None)
 
         self.busy_buttons = [self.run_all_button, *self.run_buttons.values(), self.take_voice_button,
                              self.rec_button, self.save_artifacts_button, self.save_audio_button,
-                             self.save_voice_button, self.long_button]
+                             self.save_voice_button, self.long_button, self.stream_button]
         # ---- the script desk (script_panel.py): a whole scene, one row per line ---------------------
         self.script_panel = ScriptPanel(ScriptDesk(self.session), reviewer=reviewer, background=self.background)
         script_box = W.Accordion(children=[self.script_panel], titles=("Script: dialogue and subtitles",))
         self.children = [W.HTML(CSS), self.title, W.HBox([text_box, voice_box], layout=W.Layout(grid_gap="8px")),
-                         run_bar, self.cache_info, grid, history_box, long_box, script_box]
+                         run_bar, self.cache_info, grid, history_box, long_box, stream_box, script_box]
         self.add_class("bark-studio")
         self._refresh_voices()
 
@@ -419,6 +422,8 @@ class Studio(VoicePanelMixin, StagePanelsMixin, ReviewPanelMixin, LongPanelMixin
             self._refresh_history()
         elif event.startswith("long"):
             self._on_long_event(event, **data)
+        elif event.startswith("stream"):
+            self._on_stream_event(event, **data)
 
     def _set_busy(self, busy: bool) -> None:
         for b in self.busy_buttons:

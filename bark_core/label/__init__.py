@@ -25,7 +25,15 @@ from .review import (
     review_metadata,
     review_state,
 )
-from .stream import MAX_CHUNK_S, MIN_CHUNK_S, StreamChunk, generate_stream
+from .stream import (
+    MAX_CHUNK_S,
+    MAX_FINE_WINDOW,
+    MIN_CHUNK_S,
+    MIN_FINE_WINDOW,
+    STREAM_FINE_WINDOW,
+    StreamChunk,
+    generate_stream,
+)
 from .tags import read_xmp
 from .watermark import DEFAULT_STRENGTH_DB, DEFAULT_THRESHOLD, Detection, WatermarkError, detect, embed, key_kind
 from .xmp import IPTC_DIGITAL_SOURCE_TYPE
@@ -37,4 +45,5 @@ __all__ = [
     "review_state", "DEFAULT_STRENGTH_DB", "DEFAULT_THRESHOLD", "Detection", "WatermarkError", "detect", "embed",
     "key_kind", "C2PA_FORMATS", "C2paSigningError", "read_manifest", "labelled_wav_bytes", "read_xmp",
     "IPTC_DIGITAL_SOURCE_TYPE", "mark_output", "MAX_CHUNK_S", "MIN_CHUNK_S", "StreamChunk", "generate_stream",
+    "MAX_FINE_WINDOW", "MIN_FINE_WINDOW", "STREAM_FINE_WINDOW",
 ]

@@ -56,6 +56,7 @@ HOLD = 8  # frames of look-ahead a chunk keeps back for the next one (its right 
 FADE = 2  # frames cross-faded at a join
 FIRST_CHUNK = 16  # frames: the first chunk goes out as soon as one coarse window leaves this many (0.2 s)
 STREAM_FINE_WINDOW = 256  # frames a streamed fine pass spans: 1/4 of the one-shot window, room for 128 new frames
+MIN_FINE_WINDOW, MAX_FINE_WINDOW = FINE_CONTEXT + 2 * HOLD, C.FINE_WINDOW
 
 
 @dataclass
@@ -85,10 +86,10 @@ def check_chunk_s(chunk_s: Any, name: str = "chunk_s", low: float = MIN_CHUNK_S)
 
 @torch.inference_mode()
 def check_fine_window(value: Any) -> int:
-    low = FINE_CONTEXT + 2 * HOLD
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= C.FINE_WINDOW:
-        raise ParameterError(f"fine_window must be a whole number of frames from {low} to {C.FINE_WINDOW}, got "
-                             f"{value!r:.40}. {STREAM_FINE_WINDOW} gives early first audio; {C.FINE_WINDOW} "
+    if isinstance(value, bool) or not isinstance(value, int) or not MIN_FINE_WINDOW <= value <= MAX_FINE_WINDOW:
+        raise ParameterError(f"fine_window must be a whole number of frames from {MIN_FINE_WINDOW} to "
+                             f"{MAX_FINE_WINDOW}, got {value!r:.40}. {STREAM_FINE_WINDOW} gives early first audio; "
+                             f"{MAX_FINE_WINDOW} "
                              "makes a take that fits one chunk equal to the one-shot take.")
     return value
 
