@@ -327,6 +327,9 @@ def cold_child(args: argparse.Namespace) -> None:
     paths = write_weights(Path(args.weights), args.size)
     import resource
 
+    import bark_core  # noqa: F401 - the import baseline: torch and bark_core, no weights yet
+
+    base_gb = int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**30
     t0 = time.perf_counter()
     run = setup(args.impl[0], paths, args.device, args.dtype)
     loaded = time.perf_counter() - t0
@@ -334,7 +337,8 @@ def cold_child(args: argparse.Namespace) -> None:
     audio = run(1, args.tokens, clock)
     sync(args.device)
     out = {"cold_s": time.perf_counter() - t0, "audio_s": len(audio[0]) / C.SAMPLE_RATE,
-           "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}  # KiB on Linux
+           "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,  # KiB on Linux
+           "base_rss_gb": base_gb}
     if getattr(clock, "first_audio_s", None) is not None:
         out["cold_first_audio_s"] = loaded + clock.first_audio_s
     print("COLD " + json.dumps(out))
@@ -354,12 +358,12 @@ def cold(impl: str, args: argparse.Namespace) -> dict[str, Any] | None:
 def table(rows: list[dict[str, Any]]) -> str:
     base = {(r["batch"], r.get("threads")): r["rtf"] for r in rows if r["impl"].startswith("suno") and r.get("rtf")}
     head = ("| implementation | batch | semantic s | coarse s | fine s | decode s | total s | audio s | RTF | "
-            "× Suno | first audio s | peak GB | cold s | cold first audio s | cold peak RSS GB |")
-    lines = [head, "|" + "---|" * 15]
+            "× Suno | first audio s | peak GB | cold s | cold first audio s | cold peak RSS GB | over imports GB |")
+    lines = [head, "|" + "---|" * 16]
     for r in rows:
         name = r["impl"] if r.get("threads") is None else f"{r['impl']}, {r['threads']} thread(s)"
         if "error" in r:
-            lines.append(f"| {name} | {r['batch']} | {r['error']} |" + " |" * 12)
+            lines.append(f"| {name} | {r['batch']} | {r['error']} |" + " |" * 13)
             continue
         ref = base.get((r["batch"], r.get("threads"))) or base.get((1, r.get("threads")))
         speed = f"{ref / r['rtf']:.1f}" if ref and r.get("rtf") else "-"
@@ -370,9 +374,10 @@ def table(rows: list[dict[str, Any]]) -> str:
         first = f"{r['first_audio_s']:.2f}" if r.get("first_audio_s") else "-"
         cold_first = f"{r['cold_first_audio_s']:.1f}" if r.get("cold_first_audio_s") else "-"
         rss = f"{r['peak_rss_gb']:.2f}" if r.get("peak_rss_gb") else "-"
+        over = f"{r['peak_rss_gb'] - r['base_rss_gb']:.2f}" if r.get("base_rss_gb") else "-"
         lines.append(f"| {name} | {r['batch']} | {' | '.join(stages)} | {r['total_s']:.2f} | "
                      f"{r['audio_s']:.1f} | {r['rtf']:.3f} | {speed} | {first} | {peak} | {cold_s} | {cold_first} | "
-                     f"{rss} |")
+                     f"{rss} | {over} |")
     return "\n".join(lines)
 
 
