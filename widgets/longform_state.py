@@ -32,6 +32,12 @@ class LongFormMixin:
 
     long_take: Any = None
 
+    def whole_take_inputs(self) -> tuple[dict[str, Any], Any, Any, int]:
+        """Settings, models, voice and master seed for a take made in one call (long form, stream)."""
+        s = dict(self._settings)
+        seed = self.seed if self.seed is not None else s["semantic_seed"]
+        return s, self.models(), self.voice(s["voice"]), seed
+
     def run_long(self, *, continuity: str = "fixed", reset_every: int = 3, gap_s: float = 0.25,
                  max_chars: int | None = None) -> Any:
         """Speak the current text chunk by chunk with the current voice, seed and stage settings.
@@ -44,10 +50,7 @@ class LongFormMixin:
             raise StudioError(f"continuity must be one of {', '.join(continuity_modes())}, got {continuity!r:.40}.")
         self.check_inputs("fine")
         with self._guard():
-            s = dict(self._settings)
-            models = self.models()
-            voice = self.voice(s["voice"])
-            seed = self.seed if self.seed is not None else s["semantic_seed"]
+            s, models, voice, seed = self.whole_take_inputs()
 
             def progress(chunk: int, chunks: int, stage: str, done: int, total: int) -> None:
                 if self._cancel.is_set():

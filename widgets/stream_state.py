@@ -31,10 +31,7 @@ class StreamMixin:
 
         self.check_inputs("fine")
         with self._guard():
-            s = dict(self._settings)
-            models = self.models()
-            voice = self.voice(s["voice"])
-            seed = self.seed if self.seed is not None else s["semantic_seed"]
+            s, models, voice, seed = self.whole_take_inputs()
             stream = generate_stream(
                 models, s["text"], voice, seed=seed, chunk_s=float(chunk_s),
                 fine_window=int(fine_window or stream_settings()["fine_window"]),
