@@ -130,3 +130,23 @@ def test_studio_offers_int8_and_shows_it_for_an_int8_model_set(tiny_dir):
     assert given.settings["dtype"] == "int8"
     chosen = Session(tiny_dir, cache=False, text="x", device="cpu", dtype="int8")
     assert chosen.settings["dtype"] == "int8"
+
+
+def test_quantisation_frees_each_float_layer_as_it_goes(monkeypatch):
+    # holding every float layer until the end kept the whole fp32 model beside the int8 one: the load peak
+    import weakref
+
+    from bark_core.models import quant
+
+    model = _random_gpt()
+    head = weakref.ref(model.lm_head.weight)  # quantised before the token table
+    seen = []
+    real = quant.Int8Embedding.from_float.__func__
+
+    def spy(cls, weight, dtype=torch.bfloat16):
+        seen.append(head() is None)
+        return real(cls, weight, dtype)
+
+    monkeypatch.setattr(quant.Int8Embedding, "from_float", classmethod(spy))
+    quantize_(model)
+    assert seen == [True]

@@ -65,7 +65,7 @@ class Int8Linear(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, int8 per-channel"
 
 
-def quantize_rows(weight: torch.Tensor, dtype: torch.dtype = torch.bfloat16, rows: int = 4096
+def quantize_rows(weight: torch.Tensor, dtype: torch.dtype = torch.bfloat16, rows: int = 1024
                   ) -> tuple[torch.Tensor, torch.Tensor]:
     """int8 rows and a ``dtype`` scale per row (max |row| / 127), a few thousand rows at a time.
 
@@ -145,13 +145,18 @@ def quantize_(model: nn.Module, dtype: torch.dtype = torch.bfloat16) -> nn.Modul
     """
     linears = [m.weight.data_ptr() for m in model.modules() if isinstance(m, nn.Linear)]
     embeddings = [m.weight.data_ptr() for m in model.modules() if isinstance(m, nn.Embedding)]
-    for parent in list(model.modules()):
-        for name, child in list(parent.named_children()):
+    # only modules with children are listed: a list of every module would keep each replaced float layer alive
+    # until the end, holding the whole float model and the int8 one at once
+    parents = [m for m in model.modules() if next(m.children(), None) is not None]
+    for parent in parents:
+        for name in [n for n, _ in parent.named_children()]:
+            child = getattr(parent, name)
             ptr = getattr(getattr(child, "weight", None), "data_ptr", lambda: None)()
             if isinstance(child, nn.Linear) and child.bias is None and ptr not in embeddings:
                 setattr(parent, name, Int8Linear.from_float(child.weight, dtype).to(child.weight.device))
             elif isinstance(child, nn.Embedding) and name == "wte" and ptr not in linears:
                 setattr(parent, name, Int8Embedding.from_float(child.weight, dtype).to(child.weight.device))
+            del child
     return model
 
 

@@ -25,6 +25,7 @@ from .. import constants as C
 from ..errors import CheckpointError
 from ..fileio import atomic_write
 from ..hub import file_sha256, public_file_id
+from .device import return_freed_memory
 from .gpt import GPTConfig, build_model, check_config
 from .quant import quantize_
 
@@ -172,7 +173,9 @@ def load_model_weights(stage: str, config: GPTConfig, state_dict: dict[str, torc
         quantize_(model, dtype)
     elif quant is not None:
         raise ValueError(f"Unknown quantisation {quant!r}; use 'int8' or None.")
-    return model.to(device=device, dtype=dtype).eval()
+    model = model.to(device=device, dtype=dtype).eval()
+    return_freed_memory()  # the stored (fp32) tensors just freed
+    return model
 
 
 def load_suno_checkpoint(path: str | os.PathLike, stage: str, *, device: str | torch.device = "cpu",
