@@ -322,11 +322,23 @@ def measure(run: Callable, batch: int, tokens: int, device: str, warmup_tokens: 
     return row
 
 
+def _peak_rss_gb() -> float:
+    """This process's own peak resident memory: VmHWM, which exec resets.
+
+    Not ``getrusage().ru_maxrss``: Linux carries that across fork and exec, so a child started by this
+    benchmark reported the parent's peak (the models it had loaded) whenever that was higher.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 2**20  # kB
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
 def cold_child(args: argparse.Namespace) -> None:
     """In a fresh process: weights on disk -> first audio (imports excluded), printed as JSON."""
     paths = write_weights(Path(args.weights), args.size)
-    import resource
-
     import bark_core  # noqa: F401 - the import baseline: torch and bark_core, no weights yet
 
     base_gb = int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**30
@@ -337,8 +349,7 @@ def cold_child(args: argparse.Namespace) -> None:
     audio = run(1, args.tokens, clock)
     sync(args.device)
     out = {"cold_s": time.perf_counter() - t0, "audio_s": len(audio[0]) / C.SAMPLE_RATE,
-           "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,  # KiB on Linux
-           "base_rss_gb": base_gb}
+           "peak_rss_gb": _peak_rss_gb(), "base_rss_gb": base_gb}
     if getattr(clock, "first_audio_s", None) is not None:
         out["cold_first_audio_s"] = loaded + clock.first_audio_s
     print("COLD " + json.dumps(out))
