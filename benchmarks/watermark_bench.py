@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             scores[n][i] = s
     t_attacks = time.perf_counter() - t0
 
-    # noise-like signals: reported separately (flat noise is below what a -41 dB mark can carry)
+    # noise-like signals: reported separately (flat noise is below what a -40.5 dB mark can carry)
     noise_rows = []
     for k, x in zip([k for k in ("brown", "rain", "pink", "white") for _ in range(3)], noise, strict=True):
         y = W.embed_samples(x, SR)
@@ -217,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     embed_s, detect_s = timing(np.concatenate([c for c, k in zip(clips, kinds, strict=True) if k == "speech"]))
     thr = W.DEFAULT_THRESHOLD
 
-    print(f"\nthreshold z > {thr:.3f}; analytic false-positive bound per file {W.PERIOD} * Q(thr) = 1e-6\n")
+    print(f"\nthreshold z > {thr:.3f}; analytic false-positive bound per file {W.PERIOD} * Q(thr) = "
+          f"{W.TARGET_FALSE_POSITIVE:g}\n")
     header = f"{'condition':<15}{'required':>9}" + "".join(f"{k:>9}{'min z':>7}" for k in KINDS)
     print(header)
     print("-" * len(header))

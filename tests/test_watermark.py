@@ -78,10 +78,11 @@ VOICES = [
 VARIANTS = ["", "+f2", "+m3", "+f4", "+m7", "+klatt", "+croak", "+whisper", "+f1", "+m1"]
 
 ATTACK_NAMES = ("mp3_64", "resample16", "crop60", "mp3_32", "aac_64", "noise20", "resample8", "lowpass4k", "noise10")
-# Floors measured here, not the issue's targets: 8 kHz resampling and the 4 kHz low-pass miss some
-# whispered voices (94-97 % here against a 98 % target; README and docs/label.md give the benchmark's).
+# Floors a little under what this corpus measures (2026-11-30: 98.5 % after 8 kHz resampling and the
+# 4 kHz low-pass, where the 1e-6 threshold and -41 dB of the first release gave 94.1 %); the issue's
+# targets are checked on the benchmark's separate set (README and docs/label.md).
 REQUIRED_RATE = {"mp3_64": 0.99, "resample16": 0.99, "crop60": 0.99, "mp3_32": 0.98, "aac_64": 0.98, "noise20": 0.98,
-                 "resample8": 0.92, "lowpass4k": 0.95, "noise10": 0.9}
+                 "resample8": 0.97, "lowpass4k": 0.97, "noise10": 0.95}
 
 
 def _espeak_clip(args: tuple[int, Path, int]) -> np.ndarray:
@@ -311,9 +312,28 @@ def test_the_clip_guard_keeps_the_whole_power_budget(corpus: dict) -> None:
     clipped = np.clip(noisy / np.quantile(np.abs(noisy), 0.65), -1.0, 1.0).astype(np.float32)
     assert 0.30 <= np.mean(np.abs(clipped) >= 1.0) <= 0.40
     y = W.embed_samples(clipped, SR)
-    assert -41.1 <= W.mark_to_signal_db(clipped, y) <= -41.0  # the guard's loss went back into the mark
+    strength = W.DEFAULT_STRENGTH_DB  # the guard's loss went back into the mark:
+    assert strength - 0.1 <= W.mark_to_signal_db(clipped, y) <= strength <= -40.0
     assert np.count_nonzero(np.abs(y) >= 0.999) <= np.count_nonzero(np.abs(clipped) >= 0.999)
     assert np.max(np.abs(y)) <= 1.0
+
+
+def test_whispers_keep_the_mark_in_the_telephone_band(corpus: dict) -> None:
+    """Whispered voices (noise-like, little room below 4 kHz) were the 8 kHz misses at z > 6.44 (1e-6).
+
+    With the 1e-4 bound (z > 5.70) both the default -40.5 dB mark and one written at the first
+    release's -41 dB survive resampling to 8 kHz and back, and the 4 kHz low-pass.
+    """
+    assert W.DEFAULT_STRENGTH_DB >= -41.0 and W.DEFAULT_STRENGTH_DB <= -40.0
+    for i in (7, 25):  # espeak-ng "+whisper" variants, 9-11 s
+        assert VARIANTS[(i // len(VOICES) + i) % len(VARIANTS)] == "+whisper"
+        for strength in (W.DEFAULT_STRENGTH_DB, -41.0):
+            y = W.embed_samples(corpus["speech"][i], SR, strength_db=strength)
+            assert W.mark_to_signal_db(corpus["speech"][i], y) <= -40.0
+            for name in ("resample8", "lowpass4k"):
+                d = W.detect((attack(name, y, np.random.default_rng(0)), SR))
+                assert d.detected, (i, strength, name, d.score)
+                assert d.lag == 0
 
 
 def test_whole_files_use_the_near_lag_test(corpus: dict) -> None:
@@ -408,7 +428,9 @@ def test_detection_reports_an_analytic_false_positive_bound(corpus: dict) -> Non
     assert not d.detected
     assert d.threshold == pytest.approx(W.DEFAULT_THRESHOLD)
     assert d.false_positive_bound == pytest.approx(W.PERIOD * ndtr(-d.threshold))
-    assert d.false_positive_bound <= 1.01e-6
+    # 1e-4 per file: ten times inside the 1e-3 the project accepts (z > 5.70; 4.44 at the near lags)
+    assert 0.99e-4 <= d.false_positive_bound <= 1.01e-4
+    assert d.threshold == pytest.approx(5.70, abs=0.01)
     assert 0.0 < d.p_value <= 1.0
     strict = W.detect((W.embed_samples(corpus["speech"][6], SR), SR), threshold=10.0)
     assert strict.threshold == 10.0 and strict.false_positive_bound < 1e-15
