@@ -204,8 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     null = [W.detect((x, SR)).score for x in [*clips, *noise]]
     wrong = [f"wrong key {k}" for k in range(args.wrong_keys)]
     for y in marked:
-        folded, dur = W.prepare((y, SR))
-        null.extend(W.detect_prepared(folded, dur, key).score for key in wrong)
+        prepared = W.prepare((y, SR))
+        null.extend(W.detect_prepared(prepared, key).score for key in wrong)
     for i, x in enumerate(clips[:: max(1, len(clips) // 40)]):
         rng = np.random.default_rng(i)
         for n in ("mp3_32", "resample8", "noise10", "lowpass4k"):

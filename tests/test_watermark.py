@@ -290,8 +290,8 @@ def test_no_false_positives_in_600_null_trials(corpus: dict, marked: list[np.nda
     scores = [W.detect((x, SR)).score for x in unmarked]
     wrong_keys = [f"someone else's key {k}" for k in range(7)] + [b"\x00\x01binary key"]
     for y in marked:
-        folded, dur = W.prepare((y, SR))
-        scores.extend(W.detect_prepared(folded, dur, key).score for key in wrong_keys)
+        prepared = W.prepare((y, SR))
+        scores.extend(W.detect_prepared(prepared, key).score for key in wrong_keys)
     scores = np.array(scores)
     print(f"\nnull trials: {scores.size}, max score {scores.max():.2f} (threshold {W.DEFAULT_THRESHOLD:.2f})")
     assert scores.size >= 600
@@ -336,15 +336,38 @@ def test_whispers_keep_the_mark_in_the_telephone_band(corpus: dict) -> None:
                 assert d.lag == 0
 
 
+def test_clipped_hosts_are_found_from_their_plateaus(corpus: dict) -> None:
+    """Hard-clipped noisy speech: the whitened test barely finds a -40.5 dB mark in such a dense host
+    (z 5-8), but on the full-scale plateaus the clip guard leaves the mark alone, host-free."""
+    rng = np.random.default_rng(12)
+    clipped = []
+    for i in (11, 12, 13):
+        x = corpus["speech"][i].astype(np.float64)
+        noisy = x + rng.standard_normal(x.size) * math.sqrt(np.mean(x * x) / 50)
+        clipped.append(np.clip(noisy / np.quantile(np.abs(noisy), 0.65), -1.0, 1.0).astype(np.float32))
+    for x in clipped:
+        assert W.prepare((x, SR)).plateau is not None
+        assert not W.detect((x, SR)).detected  # unmarked: the plateau test adds no false alarm
+        y = W.embed_samples(x, SR)
+        assert W.detect((y, SR)).score > 20.0
+        cut = y[SR // 3 : SR // 3 + int(0.6 * y.size)]
+        d = W.detect((cut * 0.25, SR))  # a crop, turned down: plateaus keep their shape
+        assert d.score > 20.0 and d.lag == (SR // 3) % W.PERIOD
+        prepared = W.prepare((y, SR))
+        assert all(not W.detect_prepared(prepared, f"other key {k}").detected for k in range(20))
+    assert W.prepare((corpus["speech"][11], SR)).plateau is None  # ordinary audio: the usual two tests only
+
+
 def test_whole_files_use_the_near_lag_test(corpus: dict) -> None:
     """A file as written (lag 0) is scored against a handful of lags, not all of them: a lower bar."""
     y = W.embed_samples(corpus["speech"][9], SR)
     noisy = attack("noise10", y, np.random.default_rng(3))
-    folded, dur = W.prepare((noisy, SR))
+    prepared = W.prepare((noisy, SR))
+    folded = prepared.folded
     spec, band = W._carrier_spectrum(W.key_bytes(None))
     sigma = math.sqrt(2.0 / W.PERIOD**2 * np.sum(np.abs(folded[band]) ** 2))
     z = np.fft.irfft(folded * np.conj(spec), n=W.PERIOD) / sigma
-    d = W.detect_prepared(folded, dur)
+    d = W.detect_prepared(prepared)
     assert d.lag == 0
     # the same z at lag 0 counts for more than it would in a search over all lags, never less
     assert d.score > z[0]
