@@ -78,11 +78,11 @@ VOICES = [
 VARIANTS = ["", "+f2", "+m3", "+f4", "+m7", "+klatt", "+croak", "+whisper", "+f1", "+m1"]
 
 ATTACK_NAMES = ("mp3_64", "resample16", "crop60", "mp3_32", "aac_64", "noise20", "resample8", "lowpass4k", "noise10")
-# Floors a little under what this corpus measures (2026-11-30: 98.5 % after 8 kHz resampling and the
-# 4 kHz low-pass, where the 1e-6 threshold and -41 dB of the first release gave 94.1 %); the issue's
-# targets are checked on the benchmark's separate set (README and docs/label.md).
+# The issue's targets (2026-11-30 this corpus measures 100 % after every edit; the first release's
+# 1e-6 threshold, -41 dB and flat carrier gave 94.1 % after 8 kHz resampling); the benchmark checks
+# them on its separate set (README and docs/label.md).
 REQUIRED_RATE = {"mp3_64": 0.99, "resample16": 0.99, "crop60": 0.99, "mp3_32": 0.98, "aac_64": 0.98, "noise20": 0.98,
-                 "resample8": 0.97, "lowpass4k": 0.97, "noise10": 0.95}
+                 "resample8": 0.98, "lowpass4k": 0.98, "noise10": 0.95}
 
 
 def _espeak_clip(args: tuple[int, Path, int]) -> np.ndarray:
@@ -364,8 +364,8 @@ def test_whole_files_use_the_near_lag_test(corpus: dict) -> None:
     noisy = attack("noise10", y, np.random.default_rng(3))
     prepared = W.prepare((noisy, SR))
     folded = prepared.folded
-    spec, band = W._carrier_spectrum(W.key_bytes(None))
-    sigma = math.sqrt(2.0 / W.PERIOD**2 * np.sum(np.abs(folded[band]) ** 2))
+    spec, power = W._carrier_spectrum(W.key_bytes(None))
+    sigma = math.sqrt(2.0 / W.PERIOD**2 * np.sum(np.abs(folded) ** 2 * power))
     z = np.fft.irfft(folded * np.conj(spec), n=W.PERIOD) / sigma
     d = W.detect_prepared(prepared)
     assert d.lag == 0
@@ -487,6 +487,30 @@ def test_bad_inputs_raise_errors_that_name_the_fix() -> None:
         W.detect((np.array([0.0, np.nan]), SR))
     with pytest.raises(ArtifactError, match="sample rate must be positive"):
         W.detect((np.zeros(10), 0))
+
+
+def _first_release_mark(x: np.ndarray, strength_db: float = -41.0) -> np.ndarray:
+    """The mark as written until 2026-11-30: a flat carrier (no 250-600 Hz boost), -41 dB, clip guard."""
+    spec, power = W._carrier_spectrum(W.key_bytes(None))
+    flat = np.fft.irfft(np.where(power > 0, spec / np.sqrt(np.where(power > 0, power, 1.0)), 0.0), n=W.PERIOD)
+    tiled = np.tile(flat, -(-x.size // W.PERIOD))[: x.size] * W._envelope(x) ** W.ENVELOPE_EXPONENT
+    mark = tiled * math.sqrt(np.sum(x * x) * 10 ** (strength_db / 10) / np.sum(tiled * tiled))
+    bound = np.maximum(np.abs(x), W.CLIP_GUARD)
+    return np.clip(x + mark, -bound, bound).astype(np.float32)
+
+
+def test_first_release_marks_still_detect(corpus: dict) -> None:
+    """Files marked before the 250-600 Hz boost (flat carrier at -41 dB) keep detecting, edits included."""
+    x = corpus["speech"][14].astype(np.float64)
+    old = _first_release_mark(x)
+    assert -41.01 <= W.mark_to_signal_db(x, old) <= -40.99
+    spec, power = W._carrier_spectrum(W.key_bytes(None))
+    assert power.max() == 4.0 and np.count_nonzero(power == 4.0) > 0  # the new carrier is not flat
+    new_score = W.detect((W.embed_samples(x, SR, strength_db=-41.0), SR)).score
+    old_score = W.detect((old, SR)).score
+    assert old_score > 0.9 * new_score  # the boosted template costs flat marks little
+    for name in ("mp3_32", "lowpass4k", "crop60"):
+        assert W.detect((attack(name, old, np.random.default_rng(1)), SR)).detected, name
 
 
 def test_marks_made_before_the_clip_guard_rescale_still_detect(corpus: dict) -> None:

@@ -8,24 +8,20 @@ arithmetic rather than from a calibration set.
 Design (``bark_core-ss-v1``):
 
 * **Carrier.** A period of ``PERIOD`` samples at 24 kHz whose spectrum is i.i.d. complex Gaussian
-  in ``BAND_HZ`` (250 Hz - 7 kHz) and zero elsewhere, drawn from a numpy ``Generator`` seeded by
-  SHA-256 of the key. The carrier repeats, so any excerpt of at least a fraction of a second
-  contains whole periods at an unknown phase: cropping and codec delay become a circular lag.
+  in ``BAND_HZ`` (250 Hz - 7 kHz; twice the amplitude in 250-600 Hz since 2026-11-30, which the
+  detector's template follows: flat first-release marks lose 2 % of their score) and zero
+  elsewhere, drawn from a numpy ``Generator`` seeded by SHA-256 of the key. The carrier repeats,
+  so any excerpt contains whole periods at an unknown phase: crops and codec delay become a lag.
 * **Embedding.** ``w(t) = g * env(t) ** 0.75 * carrier(t mod PERIOD)``, where ``env`` is the 20 ms
   RMS envelope of the host and ``g`` sets the mark-to-signal power ratio to exactly
   ``strength_db`` (default -40.5 dB: the 40 dB rule with half a dB to spare; -41 dB until
   2026-11-30). The mark thus follows the speech and is absent in digital silence; where adding
   it would push a sample past ``max(|x|, 0.99)`` it is clipped back, so it never creates
-  clipping, and the rest is scaled up until the mark again has the full power
-  budget (hard-clipped hosts, with a third of their samples at full scale, would otherwise lose
-  a quarter of it).
+  clipping, and the rest is scaled up until the mark again has the full power budget.
 * **Detection.** The received signal is resampled to 24 kHz and whitened in a short-time Fourier
   domain (each cell divided by its smoothed power plus a per-frame floor, then weighted by the
-  frame level), so loud harmonics do not drown the mark and codec-zeroed cells do not dominate.
-  Frames are weighted by their level to the power 1.25: loud frames survive low-rate codecs (Opus
-  drops quiet ones), and the whole clip's evidence is summed before any decision.
-  The whitened signal is folded modulo ``PERIOD`` and circularly correlated with the carrier for
-  every lag at once with one FFT.
+  frame level to the power 1.25: loud frames are what low-rate codecs keep), folded modulo
+  ``PERIOD`` and circularly correlated with the carrier for every lag at once with one FFT.
 * **Statistic and bound.** For any fixed received signal and a carrier independent of it (an
   unmarked clip, or a clip marked with another key), the correlation at each lag is exactly
   Gaussian with a variance computable from the folded spectrum, i.e. a standard normal z-value
@@ -37,21 +33,20 @@ Design (``bark_core-ss-v1``):
   ``P(false positive) <= PERIOD * Q(threshold)`` still holds for any threshold; the default makes
   that 1e-4 per file (z > 5.70; 4.44 at the near lags), ten times inside the 1e-3 the project
   accepts (exact for any received signal: no calibration set). Until 2026-11-30 the default was
-  1e-6 (``threshold=6.44``). Marks written before (at -41 dB, or before the two-test detector)
-  are the same carrier and are detected the same way.
+  1e-6 (``threshold=6.44``). Marks written before (at -41 dB, flat, or before the two-test
+  detector) are the same carrier and are detected the same way.
 * **Clipped hosts.** Audio with clipped plateaus (5 % of samples within 3 % of the peak, judged
   from the audio alone) gets a third test with 5 % of the budget: the residual ``y - peak`` on
   the plateau samples, where the clip guard left the mark host-free, correlated over all lags.
 
 Limits: in speech and music the mark survives MP3, AAC and Opus coding down to 32-64 kbit/s,
-cropping, added noise and gain changes, and in most clips resampling down to 8 kHz and a 4 kHz low-
-pass (whispers are the misses; figures in docs/label.md), but it is not tamper-proof (someone with
-the key can subtract it; heavier filtering, noise louder than 10 dB below the signal, or pitch
-changes can remove it). Speed changes (e.g. x1.25) are out of scope: they stretch the period and the
-detector does not search over time scales. On a flat, stationary noise host a -40.5 dB mark carries
-little information (the score grows only like 0.009 * sqrt(samples)), so white noise shorter than
-about 10 s is not reliably detected; speech, music and coloured noise are. Hard-clipped noisy speech
-is found from its plateaus as written, cropped or turned down, but codecs and filters reshape them.
+cropping, added noise, gain changes, resampling to 8 kHz and a 4 kHz low-pass in nearly all clips
+(whispers are the misses; figures in docs/label.md), but it is not tamper-proof (someone with the
+key can subtract it; heavier filtering, louder noise or pitch changes can remove it). Speed changes
+(e.g. x1.25) are out of scope: the detector does not search over time scales. On a flat noise host
+a -40.5 dB mark carries little information (the score grows like 0.009 * sqrt(samples)): white
+noise shorter than about 10 s is not reliably detected. Hard-clipped noisy speech is found from its
+plateaus as written, cropped or turned down, but codecs and filters reshape them.
 """
 
 from __future__ import annotations
@@ -77,6 +72,8 @@ SCHEME = "bark_core-ss-v1"
 WATERMARK_RATE = C.SAMPLE_RATE  # the carrier is defined at 24 kHz; other rates are resampled
 PERIOD = 16_384  # carrier period in samples (0.68 s); also the number of lags searched
 BAND_HZ = (250.0, 7_000.0)
+_LOW_BOOST_HZ = (250.0, 600.0)  # where noise-like speech (whispers) leaves room below 4 kHz ...
+_LOW_BOOST = 2.0  # ... so the carrier's amplitude there is doubled (the total power stays the same)
 DEFAULT_STRENGTH_DB = C.WATERMARK_STRENGTH_DB
 TARGET_FALSE_POSITIVE = 1e-4  # analytic bound per file (the project accepts 1e-3 measured); no multiple-file correction
 DEFAULT_KEY = b"bark_core default watermark key v1"
@@ -116,10 +113,10 @@ class Detection:
     """Outcome of one detection.
 
     ``score`` is a z-value on the scale of a search over all ``PERIOD`` lags: under "no mark with
-    this key" each lag's correlation is standard normal, and the near-zero-lag and all-lag tests
-    are combined so that ``false_positive_bound`` (= PERIOD * Q(threshold)) bounds the chance that
-    an unmarked or differently keyed file is reported as marked; ``p_value`` (= PERIOD * Q(score),
-    capped at 1) says how surprising this particular score would be without the mark. ``lag`` is
+    this key" each lag's correlation is standard normal, and the tests are combined so that
+    ``false_positive_bound`` (= PERIOD * Q(threshold)) bounds the chance that an unmarked or
+    differently keyed file is reported as marked; ``p_value`` (PERIOD * Q(score), at most 1) is
+    the same bound at this score. ``lag`` is
     the carrier phase (samples at 24 kHz) at the first received sample: for an excerpt of marked
     audio it is the excerpt's start offset modulo ``PERIOD``, plus any codec delay.
     """
@@ -169,7 +166,7 @@ def key_kind(key: str | bytes | bytearray | None = None) -> str:
 
 @functools.lru_cache(maxsize=32)
 def _carrier_spectrum(key: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """rfft of one carrier period (unit-variance complex Gaussian in band) and the band mask."""
+    """rfft of one carrier period (complex Gaussian in band, shaped by ``_LOW_BOOST``) and its power profile."""
     digest = hashlib.sha256(_SEED_DOMAIN + key).digest()
     rng = np.random.default_rng(int.from_bytes(digest, "little"))
     freqs = np.fft.rfftfreq(PERIOD, 1.0 / WATERMARK_RATE)
@@ -177,9 +174,13 @@ def _carrier_spectrum(key: bytes) -> tuple[np.ndarray, np.ndarray]:
     n = int(band.sum())
     spec = np.zeros(freqs.shape[0], np.complex128)
     spec[band] = (rng.standard_normal(n) + 1j * rng.standard_normal(n)) / math.sqrt(2.0)
+    gain = np.where(band, 1.0, 0.0)
+    gain[(freqs >= _LOW_BOOST_HZ[0]) & (freqs < _LOW_BOOST_HZ[1])] = _LOW_BOOST
+    spec *= gain
+    power = gain**2
     spec.flags.writeable = False
-    band.flags.writeable = False
-    return spec, band
+    power.flags.writeable = False
+    return spec, power
 
 
 @functools.lru_cache(maxsize=32)
@@ -429,10 +430,10 @@ def detect_prepared(prepared: Prepared, key: str | bytes | None = None, threshol
     """Correlate a :func:`prepare` result with one key's carrier."""
     thr = DEFAULT_THRESHOLD if threshold is None else limits.number("threshold", threshold, lo=0.0, hi=100.0,
                                                                        error=WatermarkError)
-    spec, band = _carrier_spectrum(key_bytes(key))
+    spec, power = _carrier_spectrum(key_bytes(key))
     bound = min(1.0, PERIOD * float(ndtr(-thr)))
-    z = _z_values(prepared.folded, spec, band)
-    zp = None if prepared.plateau is None else _z_values(prepared.plateau, spec, band)
+    z = _z_values(prepared.folded, spec, power)
+    zp = None if prepared.plateau is None else _z_values(prepared.plateau, spec, power)
     if z is None and zp is None:
         return Detection(0.0, False, thr, bound, 0, 1.0, prepared.duration_s)
     score, peak = _combined_score(z, zp, clipped=prepared.plateau is not None)
@@ -441,10 +442,9 @@ def detect_prepared(prepared: Prepared, key: str | bytes | None = None, threshol
     return Detection(score, score > thr, thr, bound, lag, p_value, prepared.duration_s)
 
 
-def _z_values(folded: np.ndarray, spec: np.ndarray, band: np.ndarray) -> np.ndarray | None:
-    # corr(tau) = sum_j F(j) c(j - tau); for a fixed F and carrier bins i.i.d. CN(0, 1) each value is
-    # N(0, 2/P^2 * sum_band |F_k|^2), hence the normalisation below.
-    variance = 2.0 / PERIOD**2 * float(np.sum(np.abs(folded[band]) ** 2))
+def _z_values(folded: np.ndarray, spec: np.ndarray, power: np.ndarray) -> np.ndarray | None:
+    # for a fixed F and independent carrier bins CN(0, power_k), each lag is N(0, 2/P^2 sum |F_k|^2 power_k)
+    variance = 2.0 / PERIOD**2 * float(np.sum(np.abs(folded) ** 2 * power))
     if variance <= 0.0 or not math.isfinite(variance):
         return None
     return np.fft.irfft(folded * np.conj(spec), n=PERIOD) / math.sqrt(variance)
