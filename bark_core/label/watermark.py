@@ -45,7 +45,7 @@ cropping, added noise, gain changes, resampling to 8 kHz and a 4 kHz low-pass in
 key can subtract it; heavier filtering, louder noise or pitch changes can remove it). Speed changes
 (e.g. x1.25) are out of scope: the detector does not search over time scales. On a flat noise host
 a -40.5 dB mark carries little information (the score grows like 0.009 * sqrt(samples)): white
-noise shorter than about 10 s is not reliably detected. Hard-clipped noisy speech is found from its
+noise shorter than about 15 s is not reliably detected. Hard-clipped noisy speech is found from its
 plateaus as written, cropped or turned down, but codecs and filters reshape them.
 """
 
