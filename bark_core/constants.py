@@ -113,7 +113,7 @@ JOB_SETTINGS = ("semantic_temp", "coarse_temp", "fine_temp", "top_k", "top_p", "
 # Choices the command line offers before anything heavy is imported (bark-say --help stays instant);
 # the label and quality modules take their values from here.
 AUDIO_FORMATS = ("wav", "flac", "mp3", "ogg")  # what export_audio writes
-WATERMARK_STRENGTH_DB = -41.0  # default watermark power relative to the audio
+WATERMARK_STRENGTH_DB = -40.5  # default watermark power relative to the audio (the rule: at most -40 dB)
 QUALITY_EXPECT = ("speech", "music", "any")  # what a quality check expects to hear
 
 

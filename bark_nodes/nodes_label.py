@@ -78,7 +78,7 @@ class BarkLabel(io.ComfyNode):
                                                 "or any AUDIO (then the label records less)."),
                 key_input(),
                 io.Float.Input("strength_db", default=DEFAULT_STRENGTH_DB, min=-80.0, max=-20.0, step=0.5,
-                               tooltip="Watermark power relative to the audio, in dB. -41 (default) is inaudible "
+                               tooltip="Watermark power relative to the audio, in dB. -40.5 (default) is inaudible "
                                        "and survives MP3 at 64 kbit/s; lower is fainter and less robust."),
                 io.Boolean.Input("include_text", default=False,
                                  tooltip="Write the spoken text into the label. Off: only its SHA-256 hash, "
@@ -239,7 +239,7 @@ class BarkDetectWatermark(io.ComfyNode):
             category=CATEGORY,
             description="Checks whether an AUDIO carries bark_core's watermark for a key, e.g. a file loaded "
                         "with Load Audio after re-encoding or cropping. The score is a z-value; above the "
-                        "threshold the chance of a false alarm is below one in a million.",
+                        "threshold the chance of a false alarm is below one in ten thousand.",
             is_output_node=True,
             inputs=[
                 io.Audio.Input("audio", tooltip="Any AUDIO: Bark output, Load Audio, a video's soundtrack."),

@@ -554,7 +554,7 @@ def test_label_custom_key_and_text(comfy, chain):
     score, detected, summary = comfy.nodes["BarkDetectWatermark"].execute(out).args
     assert detected is False and "not detected" in summary
     strength = _inputs(comfy.nodes["BarkLabel"])["strength_db"]
-    assert (strength.min, strength.max, strength.default) == (-80.0, -20.0, -41.0)
+    assert (strength.min, strength.max, strength.default) == (-80.0, -20.0, -40.5)
 
 
 def test_label_foreign_audio_and_errors(comfy):

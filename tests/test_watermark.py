@@ -78,10 +78,11 @@ VOICES = [
 VARIANTS = ["", "+f2", "+m3", "+f4", "+m7", "+klatt", "+croak", "+whisper", "+f1", "+m1"]
 
 ATTACK_NAMES = ("mp3_64", "resample16", "crop60", "mp3_32", "aac_64", "noise20", "resample8", "lowpass4k", "noise10")
-# Floors measured here, not the issue's targets: 8 kHz resampling and the 4 kHz low-pass miss some
-# whispered voices (94-97 % here against a 98 % target; README and docs/label.md give the benchmark's).
+# The issue's targets (2026-11-30 this corpus measures 100 % after every edit; the first release's
+# 1e-6 threshold, -41 dB and flat carrier gave 94.1 % after 8 kHz resampling); the benchmark checks
+# them on its separate set (README and docs/label.md).
 REQUIRED_RATE = {"mp3_64": 0.99, "resample16": 0.99, "crop60": 0.99, "mp3_32": 0.98, "aac_64": 0.98, "noise20": 0.98,
-                 "resample8": 0.92, "lowpass4k": 0.95, "noise10": 0.9}
+                 "resample8": 0.98, "lowpass4k": 0.98, "noise10": 0.95}
 
 
 def _espeak_clip(args: tuple[int, Path, int]) -> np.ndarray:
@@ -289,8 +290,8 @@ def test_no_false_positives_in_600_null_trials(corpus: dict, marked: list[np.nda
     scores = [W.detect((x, SR)).score for x in unmarked]
     wrong_keys = [f"someone else's key {k}" for k in range(7)] + [b"\x00\x01binary key"]
     for y in marked:
-        folded, dur = W.prepare((y, SR))
-        scores.extend(W.detect_prepared(folded, dur, key).score for key in wrong_keys)
+        prepared = W.prepare((y, SR))
+        scores.extend(W.detect_prepared(prepared, key).score for key in wrong_keys)
     scores = np.array(scores)
     print(f"\nnull trials: {scores.size}, max score {scores.max():.2f} (threshold {W.DEFAULT_THRESHOLD:.2f})")
     assert scores.size >= 600
@@ -311,20 +312,62 @@ def test_the_clip_guard_keeps_the_whole_power_budget(corpus: dict) -> None:
     clipped = np.clip(noisy / np.quantile(np.abs(noisy), 0.65), -1.0, 1.0).astype(np.float32)
     assert 0.30 <= np.mean(np.abs(clipped) >= 1.0) <= 0.40
     y = W.embed_samples(clipped, SR)
-    assert -41.1 <= W.mark_to_signal_db(clipped, y) <= -41.0  # the guard's loss went back into the mark
+    strength = W.DEFAULT_STRENGTH_DB  # the guard's loss went back into the mark:
+    assert strength - 0.1 <= W.mark_to_signal_db(clipped, y) <= strength <= -40.0
     assert np.count_nonzero(np.abs(y) >= 0.999) <= np.count_nonzero(np.abs(clipped) >= 0.999)
     assert np.max(np.abs(y)) <= 1.0
+
+
+def test_whispers_keep_the_mark_in_the_telephone_band(corpus: dict) -> None:
+    """Whispered voices (noise-like, little room below 4 kHz) were the 8 kHz misses at z > 6.44 (1e-6).
+
+    With the 1e-4 bound (z > 5.70) and the 250-600 Hz boost, both the default -40.5 dB mark and one
+    written at -41 dB survive resampling to 8 kHz and back, and the 4 kHz low-pass.
+    """
+    assert W.DEFAULT_STRENGTH_DB >= -41.0 and W.DEFAULT_STRENGTH_DB <= -40.0
+    for i in (7, 25):  # espeak-ng "+whisper" variants, 9-11 s
+        assert VARIANTS[(i // len(VOICES) + i) % len(VARIANTS)] == "+whisper"
+        for strength in (W.DEFAULT_STRENGTH_DB, -41.0):
+            y = W.embed_samples(corpus["speech"][i], SR, strength_db=strength)
+            assert W.mark_to_signal_db(corpus["speech"][i], y) <= -40.0
+            for name in ("resample8", "lowpass4k"):
+                d = W.detect((attack(name, y, np.random.default_rng(0)), SR))
+                assert d.detected, (i, strength, name, d.score)
+                assert d.lag == 0
+
+
+def test_clipped_hosts_are_found_from_their_plateaus(corpus: dict) -> None:
+    """Hard-clipped noisy speech: the whitened test barely finds a -40.5 dB mark in such a dense host
+    (z 5-8), but on the full-scale plateaus the clip guard leaves the mark alone, host-free."""
+    rng = np.random.default_rng(12)
+    clipped = []
+    for i in (11, 12, 13):
+        x = corpus["speech"][i].astype(np.float64)
+        noisy = x + rng.standard_normal(x.size) * math.sqrt(np.mean(x * x) / 50)
+        clipped.append(np.clip(noisy / np.quantile(np.abs(noisy), 0.65), -1.0, 1.0).astype(np.float32))
+    for x in clipped:
+        assert W.prepare((x, SR)).plateau is not None
+        assert not W.detect((x, SR)).detected  # unmarked: the plateau test adds no false alarm
+        y = W.embed_samples(x, SR)
+        assert W.detect((y, SR)).score > 20.0
+        cut = y[SR // 3 : SR // 3 + int(0.6 * y.size)]
+        d = W.detect((cut * 0.25, SR))  # a crop, turned down: plateaus keep their shape
+        assert d.score > 20.0 and d.lag == (SR // 3) % W.PERIOD
+        prepared = W.prepare((y, SR))
+        assert all(not W.detect_prepared(prepared, f"other key {k}").detected for k in range(20))
+    assert W.prepare((corpus["speech"][11], SR)).plateau is None  # ordinary audio: the usual two tests only
 
 
 def test_whole_files_use_the_near_lag_test(corpus: dict) -> None:
     """A file as written (lag 0) is scored against a handful of lags, not all of them: a lower bar."""
     y = W.embed_samples(corpus["speech"][9], SR)
     noisy = attack("noise10", y, np.random.default_rng(3))
-    folded, dur = W.prepare((noisy, SR))
-    spec, band = W._carrier_spectrum(W.key_bytes(None))
-    sigma = math.sqrt(2.0 / W.PERIOD**2 * np.sum(np.abs(folded[band]) ** 2))
+    prepared = W.prepare((noisy, SR))
+    folded = prepared.folded
+    spec, power = W._carrier_spectrum(W.key_bytes(None))
+    sigma = math.sqrt(2.0 / W.PERIOD**2 * np.sum(np.abs(folded) ** 2 * power))
     z = np.fft.irfft(folded * np.conj(spec), n=W.PERIOD) / sigma
-    d = W.detect_prepared(folded, dur)
+    d = W.detect_prepared(prepared)
     assert d.lag == 0
     # the same z at lag 0 counts for more than it would in a search over all lags, never less
     assert d.score > z[0]
@@ -408,7 +451,9 @@ def test_detection_reports_an_analytic_false_positive_bound(corpus: dict) -> Non
     assert not d.detected
     assert d.threshold == pytest.approx(W.DEFAULT_THRESHOLD)
     assert d.false_positive_bound == pytest.approx(W.PERIOD * ndtr(-d.threshold))
-    assert d.false_positive_bound <= 1.01e-6
+    # 1e-4 per file: ten times inside the 1e-3 the project accepts (z > 5.70; 4.44 at the near lags)
+    assert 0.99e-4 <= d.false_positive_bound <= 1.01e-4
+    assert d.threshold == pytest.approx(5.70, abs=0.01)
     assert 0.0 < d.p_value <= 1.0
     strict = W.detect((W.embed_samples(corpus["speech"][6], SR), SR), threshold=10.0)
     assert strict.threshold == 10.0 and strict.false_positive_bound < 1e-15
@@ -442,6 +487,30 @@ def test_bad_inputs_raise_errors_that_name_the_fix() -> None:
         W.detect((np.array([0.0, np.nan]), SR))
     with pytest.raises(ArtifactError, match="sample rate must be positive"):
         W.detect((np.zeros(10), 0))
+
+
+def _first_release_mark(x: np.ndarray, strength_db: float = -41.0) -> np.ndarray:
+    """The mark as written until 2026-11-30: a flat carrier (no 250-600 Hz boost), -41 dB, clip guard."""
+    spec, power = W._carrier_spectrum(W.key_bytes(None))
+    flat = np.fft.irfft(np.where(power > 0, spec / np.sqrt(np.where(power > 0, power, 1.0)), 0.0), n=W.PERIOD)
+    tiled = np.tile(flat, -(-x.size // W.PERIOD))[: x.size] * W._envelope(x) ** W.ENVELOPE_EXPONENT
+    mark = tiled * math.sqrt(np.sum(x * x) * 10 ** (strength_db / 10) / np.sum(tiled * tiled))
+    bound = np.maximum(np.abs(x), W.CLIP_GUARD)
+    return np.clip(x + mark, -bound, bound).astype(np.float32)
+
+
+def test_first_release_marks_still_detect(corpus: dict) -> None:
+    """Files marked before the 250-600 Hz boost (flat carrier at -41 dB) keep detecting, edits included."""
+    x = corpus["speech"][14].astype(np.float64)
+    old = _first_release_mark(x)
+    assert -41.01 <= W.mark_to_signal_db(x, old) <= -40.99
+    spec, power = W._carrier_spectrum(W.key_bytes(None))
+    assert power.max() == 4.0 and np.count_nonzero(power == 4.0) > 0  # the new carrier is not flat
+    new_score = W.detect((W.embed_samples(x, SR, strength_db=-41.0), SR)).score
+    old_score = W.detect((old, SR)).score
+    assert old_score > 0.9 * new_score  # the boosted template costs flat marks little
+    for name in ("mp3_32", "lowpass4k", "crop60"):
+        assert W.detect((attack(name, old, np.random.default_rng(1)), SR)).detected, name
 
 
 def test_marks_made_before_the_clip_guard_rescale_still_detect(corpus: dict) -> None:
