@@ -187,3 +187,20 @@ def test_bf16_fast_path_runs_end_to_end_on_cpu(fid_dir):
     coarse = generate_coarse(models, sem, seed=6)
     assert sem.provenance.settings["dtype"] == "bfloat16"
     assert coarse.codes.shape == (2, int(sem.n_frames * 1.5)) and coarse.codes.max() < C.CODEBOOK_SIZE
+
+
+def test_a_cpu_decoder_frees_its_cache_between_calls_and_repeats_its_tokens(fid_dir):
+    # kept, the semantic model's cache stayed resident through every later stage (75 MB in small)
+    from bark_core.sampling.fast import _DECODER_ATTR
+
+    models = BarkModels(fid_dir, device="cpu", dtype="bf16", decoder="fast")
+    kw = dict(allow_early_stop=False, max_gen_duration_s=0.5, seed=9)
+    first = generate_semantic(models, "Twice the same.", **kw)
+    dec = models.get("text").model.__dict__[_DECODER_ATTR][1]
+    assert dec.cache is None
+    coarse = generate_coarse(models, first, seed=2)
+    assert models.get("coarse").model.__dict__[_DECODER_ATTR][1].cache is None
+    second = generate_semantic(models, "Twice the same.", **kw)
+    assert models.get("text").model.__dict__[_DECODER_ATTR][1] is dec  # the decoder (packed weights) is reused
+    np.testing.assert_array_equal(first.tokens, second.tokens)
+    np.testing.assert_array_equal(coarse.codes, generate_coarse(models, second, seed=2).codes)

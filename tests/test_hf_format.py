@@ -172,6 +172,24 @@ def test_checksum_is_per_stage_and_format_independent(bark):
     assert all(len(next(iter(s))) == 64 for s in sums.values())
 
 
+@pytest.mark.parametrize("stage", ["text", "coarse", "fine"])
+@pytest.mark.parametrize("layout", ["safetensors", "sharded", "bin"])
+def test_reading_cast_gives_the_stored_checksum_and_the_cast_weights(bark, stage, layout, monkeypatch):
+    # casting while reading (one tensor, or one block of rows, at a time) is what keeps a bf16/int8 load from
+    # holding the whole stage in fp32 first; the checksum must still name the weights as stored
+    from bark_core.models import hf_format
+
+    _, dirs = bark
+    cfg, stored, checksum = load_hf_stage(dirs[layout], stage)
+    monkeypatch.setattr(hf_format, "READ_BLOCK", 4096)  # tiny tables: force the block-by-block reads
+    _, cast, cast_checksum = load_hf_stage(dirs[layout], stage, cast=torch.bfloat16)
+    assert cast_checksum == checksum and set(cast) == set(stored)
+    for name, t in stored.items():
+        assert cast[name].dtype == torch.bfloat16 and torch.equal(cast[name], t.to(torch.bfloat16)), name
+    model = build_model(stage, cfg).to(torch.bfloat16).eval()
+    model.load_state_dict(cast)
+
+
 def test_resolve_prefers_safetensors(bark, tmp_path):
     _, dirs = bark
     both = tmp_path / "both"

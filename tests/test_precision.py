@@ -60,12 +60,17 @@ def test_autocast_and_fp32_never_share_cache_entries(tiny):
     assert "autocast" not in a.provenance.settings
 
 
-def test_fast_decoder_under_autocast_keeps_a_bf16_cache_and_rebuilds_when_precision_changes(tiny):
+def test_fast_decoder_under_autocast_keeps_a_bf16_cache_and_rebuilds_when_precision_changes(tiny, monkeypatch):
+    from bark_core.sampling.static import StaticDecoder
+
+    used = []  # the cache a call ran with; on a CPU it is freed when the call ends
+    park = StaticDecoder.park
+    monkeypatch.setattr(StaticDecoder, "park", lambda dec: (used.append(dec.cache.k[0].dtype), park(dec)))
     models = BarkModels(tiny, device="cpu", dtype="autocast", decoder="fast")
     generate_semantic(models, "Half the cache.", seed=4, allow_early_stop=False, max_gen_duration_s=0.3)
     model = models.get("text").model
     dec = model.__dict__[_DECODER_ATTR][1]
-    assert dec.cache.k[0].dtype == torch.bfloat16 and dec.key[2] == torch.bfloat16
+    assert used == [torch.bfloat16] and dec.key[2] == torch.bfloat16 and dec.cache is None
     from bark_core.sampling.fast import semantic_tokens_fast
 
     ids = np.arange(20) + C.TEXT_ENCODING_OFFSET

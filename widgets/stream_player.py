@@ -29,7 +29,7 @@ from bark_core import BarkModels, generate_stream
 from bark_core.label import labelled_wav_bytes
 
 from .stream_state import stream_settings
-from .ui import _button, _cell, _error_html, _full, _note_html, _style
+from .ui import _button, _cell, _error_html, _full, _note_html, _style, close_tree
 
 
 def _wav(samples: np.ndarray, rate: int) -> bytes:
@@ -115,18 +115,18 @@ class StreamPanelMixin:
         self.stream_button.on_click(lambda _b: self._launch_stream())
         self.stream_status = W.HTML()
         self.stream_status.add_class("bark-stream-status")
-        self.stream_first = W.Audio(value=b"", format="wav", autoplay=True, loop=False, layout=_full())
-        self.stream_first.add_class("bark-stream-first")
-        self.stream_whole = W.Audio(value=b"", format="wav", autoplay=False, loop=False, layout=_full())
-        self.stream_whole.add_class("bark-stream-whole")
+        # players exist only once they have audio: an empty player logs a media error in the browser
+        self.stream_players = W.VBox([])
+        self.stream_players.add_class("bark-stream-players")
+        self.stream_first: W.Audio | None = None
+        self.stream_whole: W.Audio | None = None
         self._first_audio_s = 0.0
         return W.VBox([
             W.HTML("<small>The text above as one take, made chunk by chunk: the first chunk plays while the coarse "
                    "stage still runs. The whole take, labelled, follows.</small>"),
             W.Box([self.stream_chunk_s, self.stream_fine_window, self.stream_button],
                   layout=W.Layout(display="flex", flex_flow="row wrap", align_items="center")),
-            self.stream_status, W.HTML("<small>first chunk</small>"), self.stream_first,
-            W.HTML("<small>whole take (labelled)</small>"), self.stream_whole], layout=_full())
+            self.stream_status, self.stream_players], layout=_full())
 
     def _launch_stream(self) -> None:
         self._launch_work("stream", lambda: self.session.run_stream(
@@ -139,21 +139,31 @@ class StreamPanelMixin:
 
     def _on_stream_event(self, event: str, **data: Any) -> None:
         if event == "stream_start":
-            self.stream_first.value, self.stream_whole.value = b"", b""
+            old, self.stream_players.children = self.stream_players.children, ()
+            for widget in old:  # replaced players are closed in the kernel too
+                close_tree(widget)
+            self.stream_first = self.stream_whole = None
             self.stream_status.value = _note_html(f"Making the first chunk (master seed {data['seed']})…",
                                                   "#1d4ed8")
         elif event == "stream_chunk":
             chunk = data["chunk"]
             if chunk.index == 0:
-                self.stream_first.value = _wav(chunk.samples, chunk.sample_rate)
+                self.stream_first = self._stream_player(_wav(chunk.samples, chunk.sample_rate), "first chunk", True)
                 self._first_audio_s = chunk.elapsed_s
             self.stream_status.value = _note_html(
                 f"first audio after {self._first_audio_s:.1f} s · chunk {chunk.index + 1} ready at "
                 f"{chunk.elapsed_s:.1f} s", "#1d4ed8")
         elif event == "stream" and data.get("take") is not None:
             take = data["take"]
-            self.stream_whole.value = labelled_wav_bytes(take.audio, key=self.session._watermark_key,
-                                                         **take.label_meta())
+            self.stream_whole = self._stream_player(
+                labelled_wav_bytes(take.audio, key=self.session._watermark_key, **take.label_meta()),
+                "whole take (labelled)", False)
             self.stream_status.value = _note_html(
                 f"Done: {take.audio.duration_s:.1f} s of audio; first audio after {self._first_audio_s:.1f} s.",
                 "#15803d")
+
+    def _stream_player(self, wav: bytes, title: str, autoplay: bool) -> W.Audio:
+        player = W.Audio(value=wav, format="wav", autoplay=autoplay, loop=False, layout=_full())
+        player.add_class("bark-stream-first" if autoplay else "bark-stream-whole")
+        self.stream_players.children = (*self.stream_players.children, W.HTML(f"<small>{title}</small>"), player)
+        return player

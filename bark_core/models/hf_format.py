@@ -25,11 +25,15 @@ Safety: ``.bin`` files are read only with ``torch.load(weights_only=True)``, whi
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import math
 import os
 import re
+from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -299,21 +303,96 @@ def state_dict_checksum(sd: dict[str, torch.Tensor]) -> str:
     """
     h = hashlib.sha256()
     for key in sorted(sd):
-        t = sd[key].detach().to("cpu").contiguous()
-        h.update(f"{key}|{str(t.dtype).removeprefix('torch.')}|{tuple(t.shape)}\n".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy())
+        _hash_tensor(h, key, sd[key])
     return h.hexdigest()
 
 
+def _hash_tensor(h: Any, key: str, tensor: torch.Tensor, shape: tuple[int, ...] | None = None) -> None:
+    """Feed one tensor to the checksum; with ``shape``, ``tensor`` is the next block of rows of a bigger one
+    (the header line goes with its first block), so a table can be hashed as it is read."""
+    t = tensor.detach().to("cpu").contiguous()
+    if shape is None:
+        h.update(f"{key}|{str(t.dtype).removeprefix('torch.')}|{tuple(t.shape)}\n".encode())
+    h.update(t.reshape(-1).view(torch.uint8).numpy())
+
+
+READ_BLOCK = 32 * 2**20  # bytes of one tensor read at a time when a stage is cast as it is read
+
+
+def _read_one(path: Path, key: str, name: str, h: Any, cast: torch.dtype) -> torch.Tensor:
+    """One tensor, hashed as stored and returned in ``cast``; a large one is read in blocks of rows."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            part = f.get_slice(key)
+            shape = tuple(part.get_shape())
+            rows = shape[0] if shape else 0
+            first = part[0:1] if rows else f.get_tensor(key)
+            size = first.element_size() * max(1, math.prod(shape))
+            if rows < 2 or size <= READ_BLOCK:
+                t = f.get_tensor(key)
+                _hash_tensor(h, name, t)
+                return t.to(cast) if t.is_floating_point() else t
+        h.update(f"{name}|{str(first.dtype).removeprefix('torch.')}|{shape}\n".encode())
+        out = torch.empty(shape, dtype=cast if first.is_floating_point() else first.dtype)
+        step = max(1, rows * READ_BLOCK // size)
+        for start in range(0, rows, step):
+            # the file is mapped while open and the pages read stay resident with the mapping: one block
+            # per opening keeps that to READ_BLOCK (one opening for a whole 400 MB table held all of it)
+            with safe_open(str(path), framework="pt", device="cpu") as f:
+                block = f.get_slice(key)[start:start + step]
+            _hash_tensor(h, name, block, shape)
+            out[start:start + step] = block
+        return out
+    except Exception as e:  # safetensors raises its own error types for corrupt files
+        raise CheckpointError(f"Cannot read {key} from {path.name} at {path}: {type(e).__name__}: {e}. "
+                              f"Re-download it or point at another copy.") from e
+
+
+def _list_safetensors(path: Path, select) -> dict[str, tuple[torch.Tensor, Callable[..., torch.Tensor]]]:
+    """Each wanted tensor's name, a shape-only (meta) stand-in and a reader, so a stage can be read and
+    cast one tensor at a time instead of holding all of it in its stored precision first."""
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            return {name: (torch.empty(f.get_slice(key).get_shape(), device="meta"),
+                           functools.partial(_read_one, path, key))
+                    for key in f.keys() if (name := select(key)) is not None}
+    except Exception as e:
+        raise CheckpointError(f"Cannot read {path.name} at {path}: {type(e).__name__}: {e}. "
+                              f"Re-download it or point at another copy.") from e
+
+
+def _read_cast(entries: dict[str, tuple[torch.Tensor, Callable[..., torch.Tensor]]], stage: str, cfg: GPTConfig,
+               tied: bool, source: str, cast: torch.dtype) -> tuple[dict[str, torch.Tensor], str]:
+    """The renamed state dict in ``cast`` and the checksum of the tensors as stored, reading one at a time.
+
+    Names and shapes are checked on the stand-ins first; then, in checksum order, each tensor is read,
+    hashed as stored and cast, a large one in blocks of rows, so at most ``READ_BLOCK`` bytes are in
+    memory in the stored precision (the small semantic model was 0.8 GB in fp32 before it became 0.4 GB
+    in bf16, and its token table alone 0.4 GB). Halves of a tied pair are read twice.
+    """
+    metas = {name: meta for name, (meta, _) in entries.items()}
+    readers = {id(meta): read for meta, read in entries.values()}
+    renamed = convert_hf_state_dict(metas, stage, cfg, tied=tied, source=source)
+    h, sd = hashlib.sha256(), {}
+    for name in sorted(renamed):
+        sd[name] = readers[id(renamed[name])](name, h, cast)
+    return sd, h.hexdigest()
+
+
 def load_hf_stage(repo_or_dir: str | os.PathLike, stage: str, *, revision: str | None = None,
-                  cache_dir: str | os.PathLike | None = None,
-                  local_files_only: bool | None = None) -> tuple[GPTConfig, dict[str, torch.Tensor], str]:
+                  cache_dir: str | os.PathLike | None = None, local_files_only: bool | None = None,
+                  cast: torch.dtype | None = None) -> tuple[GPTConfig, dict[str, torch.Tensor], str]:
     """Config, renamed state dict and checksum of one stage (text/coarse/fine) of a transformers Bark checkpoint.
 
     Only the requested stage's tensors are read (safetensors reads per tensor, ``.bin`` is memory
     mapped, shards without the stage are skipped), so loading the text model does not page in the
-    codec or the other GPTs. Tensors keep their stored dtype; ``load_state_dict`` casts them.
-    The checksum is :func:`state_dict_checksum` of the returned dict.
+    codec or the other GPTs. Tensors keep their stored dtype unless ``cast`` names another: then
+    safetensors files are read and cast one tensor at a time. The checksum is always that of the
+    tensors as stored (:func:`state_dict_checksum`), so it names the weights whatever the precision.
     """
     stage = _canonical_stage(stage)
     config_path, files = resolve_hf_files(repo_or_dir, revision=revision, cache_dir=cache_dir,
@@ -326,15 +405,28 @@ def load_hf_stage(repo_or_dir: str | os.PathLike, stage: str, *, revision: str |
     def select(key: str) -> str | None:
         return _wanted(key, prefixes, others)
 
+    source = f"{', '.join(p.name for p in files)} ({config_path.parent})"
+    tied = bool(sub.get("tie_word_embeddings", True))
+    chosen = _files_for_stage(files, select)
+    # untied fine heads are compared by value against their embeddings, which stand-ins cannot do
+    if cast is not None and (tied or stage != "fine") and all(p.name.endswith(".safetensors") for p in chosen):
+        entries: dict[str, tuple[torch.Tensor, Callable[..., torch.Tensor]]] = {}
+        for path in chosen:
+            entries.update(_list_safetensors(path, select))
+        if entries:
+            sd, checksum = _read_cast(entries, stage, cfg, tied, source, cast)
+            return cfg, sd, checksum
     raw: dict[str, torch.Tensor] = {}
-    for path in _files_for_stage(files, select):
+    for path in chosen:
         loader = _load_safetensors if path.name.endswith(".safetensors") else _load_bin
         raw.update(loader(path, select))
-    source = f"{', '.join(p.name for p in files)} ({config_path.parent})"
     if not raw:
         raise CheckpointError(f"No {stage} model tensors (prefix {prefixes[-1]!r}) in {source}. "
                               f"Point at a complete copy of suno/bark or suno/bark-small.")
-    tied = bool(sub.get("tie_word_embeddings", True))
     sd = convert_hf_state_dict(raw, stage, cfg, tied=tied, source=source)
-    return cfg, sd, state_dict_checksum(sd)
+    checksum = state_dict_checksum(sd)
+    if cast is not None:
+        for name, t in sd.items():
+            sd[name] = t.to(cast) if t.is_floating_point() else t
+    return cfg, sd, checksum
 

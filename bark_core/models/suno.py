@@ -169,11 +169,14 @@ def load_model_weights(stage: str, config: GPTConfig, state_dict: dict[str, torc
     state_dict.clear()
     if hasattr(model, "tie_weights"):
         model.tie_weights()
+    # cast first (one tensor at a time), then quantise: int8 is made from the weights in ``dtype`` whichever
+    # file format they came from (the transformers loader reads them cast already)
+    model = model.to(dtype=dtype)
     if quant == "int8":
         quantize_(model, dtype)
     elif quant is not None:
         raise ValueError(f"Unknown quantisation {quant!r}; use 'int8' or None.")
-    model = model.to(device=device, dtype=dtype).eval()
+    model = model.to(device=device).eval()
     return_freed_memory()  # the stored (fp32) tensors just freed
     return model
 

@@ -180,6 +180,7 @@ def semantic_tokens_fast(model: GPT, text_ids: Sequence[np.ndarray], histories: 
     dec.check_finite("text")
     lengths = n_out.clamp(max=n).tolist()
     tokens = dec.out[:, :n].cpu().numpy()
+    dec.park()
     return [tokens[b, :lengths[b]].astype(np.int64) for b in range(B)]
 
 
@@ -277,4 +278,5 @@ def coarse_tokens_fast(model: GPT, semantics: Sequence[np.ndarray], voices: Sequ
             progress(n_step, total)
     flat = torch.cat(windows, dim=1).cpu().numpy()
     dec.check_finite("coarse")
+    dec.park()
     return [unflatten_coarse(flat[b, :n_steps[b]]) for b in range(B)]

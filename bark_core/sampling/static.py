@@ -305,6 +305,8 @@ class StaticDecoder:
         ``padded`` says (from host-side lengths) whether any row of ``pad`` is non-zero, so the host
         never reads ``pad`` back from the device.
         """
+        if self.cache is None:
+            self.cache = self.model.new_cache(self.B, self.L)
         self.cache.reset()
         logits = self.model(x, self.cache, merge_context=merge_context, pad=pad)[:, -1]
         T = self.cache.length
@@ -318,6 +320,16 @@ class StaticDecoder:
         self.out_idx.zero_()
         self.sampler.refill()
         self._draw(logits)
+
+    def park(self) -> None:
+        """Between calls on a CPU, free the KV cache (the next :meth:`start` makes a new one).
+
+        Kept, the semantic model's cache (75 MB in ``small``) stayed resident through the coarse, fine
+        and decode stages; making it again costs a few milliseconds. Graphs bake in the cache's
+        address, so a decoder with graphs keeps it.
+        """
+        if not self.graphs and self.device.type == "cpu":
+            self.cache = None
 
     def step(self) -> None:
         """Feed the last token, draw the next (one graph replay when graphs are on)."""

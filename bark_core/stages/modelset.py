@@ -235,7 +235,8 @@ class BarkModels:
     def _load_hf(self, repo: str, stage: str, device: str, dtype: torch.dtype, quant: str | None = None
                  ) -> LoadedModel:
         config, state, checksum = load_hf_stage(repo, stage, cache_dir=self.cache_dir,
-                                                local_files_only=self.local_files_only)
+                                                local_files_only=self.local_files_only,
+                                                cast=None if dtype == torch.float32 else dtype)
         model = load_model_weights(stage, config, state, source=repo, device=device, dtype=dtype, quant=quant)
         # a hub repo id is public; a local folder is named by its last component and the weights' hash
         name = public_file_id(repo, checksum) if os.path.isdir(repo) else repo
