@@ -22,7 +22,7 @@ from ..hub import file_fingerprint, hub_file, public_file_id
 from ..limits import loads_json
 from ..models.audio_semantic import AudioSemanticEncoder, load_audio_semantic
 from ..models.codec import load_codec
-from ..models.device import Precision, best_device, check_device, resolve_precision
+from ..models.device import Precision, best_device, check_device, resolve_precision, return_freed_memory
 from ..models.hf_files import inside, safe_file_name
 from ..models.hf_format import load_hf_stage, resolve_hf_files
 from ..models.hubert import HUBERT_REPO
@@ -320,6 +320,8 @@ class BarkModels:
                 module.to("cpu")
                 if torch.cuda.is_available():
                     torch.cuda.empty_cache()
+            if torch.device(self.device_for(stage)).type == "cpu":
+                return_freed_memory()  # a stage's temporaries, so the next stage starts from what is really held
 
     def unload(self, stage: str | None = None) -> None:
         """Free one stage's model (or all) so memory goes back to other work."""
