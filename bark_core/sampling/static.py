@@ -13,7 +13,7 @@ import torch
 from torch.nn import functional as F
 
 from ..errors import BarkError
-from ..models.device import autocast_dtype
+from ..models.device import autocast_dtype, return_freed_memory
 from ..models.gpt import GPT
 from ..models.quant import Int8Linear
 from . import graphs
@@ -309,6 +309,8 @@ class StaticDecoder:
             self.cache = self.model.new_cache(self.B, self.L)
         self.cache.reset()
         logits = self.model(x, self.cache, merge_context=merge_context, pad=pad)[:, -1]
+        if self.device.type == "cpu":  # a prefill's freed temporaries, retained by glibc, grew the heap every window
+            return_freed_memory()
         T = self.cache.length
         keys = torch.arange(self.L, device=self.device)
         first = torch.zeros(self.B, dtype=torch.long, device=self.device) if pad is None else pad
