@@ -152,33 +152,18 @@ def _wanted(key: str, prefixes: tuple[str, ...], others: tuple[str, ...]) -> str
     return None
 
 
-MAP_WINDOW = 64 * 2**20  # bytes of a safetensors file read under one mapping
-
-
 def _load_safetensors(path: Path, select) -> dict[str, torch.Tensor]:
     try:
         from safetensors import safe_open
     except ImportError as e:
         raise CheckpointError(f"{path.name} is a safetensors file but the safetensors package is missing: "
                               f"`pip install safetensors`, or point at a copy with {BIN_WEIGHTS}.") from e
-    out = {}
     try:
         with safe_open(str(path), framework="pt", device="cpu") as f:
             wanted = [(key, name) for key in f.keys() if (name := select(key)) is not None]
-        # the file is memory-mapped while open, and every page a tensor is copied from stays resident with the
-        # mapping: reading a whole stage under one mapping held it twice (mapped and copied). Re-open after
-        # every MAP_WINDOW bytes, so at most that much of the file is mapped at once.
-        while wanted:
-            with safe_open(str(path), framework="pt", device="cpu") as f:
-                mapped = 0
-                while wanted and mapped < MAP_WINDOW:
-                    key, name = wanted.pop(0)
-                    out[name] = f.get_tensor(key)
-                    mapped += out[name].numel() * out[name].element_size()
     except Exception as e:  # safetensors raises its own error types for corrupt files
-        raise CheckpointError(f"Cannot read {path.name} at {path}: {type(e).__name__}: {e}. "
-                              f"Re-download it or point at another copy.") from e
-    return out
+        raise _unreadable(path, e) from e
+    return {name: _read_tensor(path, key) for key, name in wanted}
 
 
 def _load_bin(path: Path, select) -> dict[str, torch.Tensor]:
@@ -307,47 +292,64 @@ def state_dict_checksum(sd: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
-def _hash_tensor(h: Any, key: str, tensor: torch.Tensor, shape: tuple[int, ...] | None = None) -> None:
-    """Feed one tensor to the checksum; with ``shape``, ``tensor`` is the next block of rows of a bigger one
-    (the header line goes with its first block), so a table can be hashed as it is read."""
-    t = tensor.detach().to("cpu").contiguous()
-    if shape is None:
-        h.update(f"{key}|{str(t.dtype).removeprefix('torch.')}|{tuple(t.shape)}\n".encode())
-    h.update(t.reshape(-1).view(torch.uint8).numpy())
+def _hash_header(h: Any, key: str, dtype: torch.dtype, shape: tuple[int, ...]) -> None:
+    h.update(f"{key}|{str(dtype).removeprefix('torch.')}|{tuple(shape)}\n".encode())
 
 
-READ_BLOCK = 32 * 2**20  # bytes of one tensor read at a time when a stage is cast as it is read
+def _hash_bytes(h: Any, tensor: torch.Tensor) -> None:
+    h.update(tensor.detach().to("cpu").contiguous().reshape(-1).view(torch.uint8).numpy())
 
 
-def _read_one(path: Path, key: str, name: str, h: Any, cast: torch.dtype) -> torch.Tensor:
-    """One tensor, hashed as stored and returned in ``cast``; a large one is read in blocks of rows."""
+def _hash_tensor(h: Any, key: str, tensor: torch.Tensor) -> None:
+    _hash_header(h, key, tensor.dtype, tuple(tensor.shape))
+    _hash_bytes(h, tensor)
+
+
+def _unreadable(path: Path, e: Exception, key: str | None = None) -> CheckpointError:
+    what = f"{key} from {path.name}" if key else path.name
+    return CheckpointError(f"Cannot read {what} at {path}: {type(e).__name__}: {e}. "
+                           f"Re-download it or point at another copy.")
+
+
+READ_BLOCK = 32 * 2**20  # bytes of a safetensors file read under one mapping
+
+
+def _read_tensor(path: Path, key: str, cast: torch.dtype | None = None, h: Any = None,
+                 name: str | None = None) -> torch.Tensor:
+    """One tensor of a safetensors file, in ``cast`` if given, hashed as stored into ``h`` (under ``name``).
+
+    The file is memory-mapped while open, and every page read stays resident with the mapping: one
+    opening per tensor, and per ``READ_BLOCK`` bytes of rows for a large one, keeps that small (a whole
+    stage under one mapping was held twice, mapped and copied; the semantic token table alone is 0.4 GB).
+    """
     from safetensors import safe_open
+
+    def target(dtype: torch.dtype) -> torch.dtype:
+        return cast if cast is not None and dtype.is_floating_point else dtype
 
     try:
         with safe_open(str(path), framework="pt", device="cpu") as f:
             part = f.get_slice(key)
             shape = tuple(part.get_shape())
-            rows = shape[0] if shape else 0
-            first = part[0:1] if rows else f.get_tensor(key)
-            size = first.element_size() * max(1, math.prod(shape))
-            if rows < 2 or size <= READ_BLOCK:
+            first = part[0:1] if len(shape) and shape[0] > 1 else None
+            if first is None or first.element_size() * math.prod(shape) <= READ_BLOCK:
                 t = f.get_tensor(key)
-                _hash_tensor(h, name, t)
-                return t.to(cast) if t.is_floating_point() else t
-        h.update(f"{name}|{str(first.dtype).removeprefix('torch.')}|{shape}\n".encode())
-        out = torch.empty(shape, dtype=cast if first.is_floating_point() else first.dtype)
-        step = max(1, rows * READ_BLOCK // size)
-        for start in range(0, rows, step):
-            # the file is mapped while open and the pages read stay resident with the mapping: one block
-            # per opening keeps that to READ_BLOCK (one opening for a whole 400 MB table held all of it)
+                if h is not None:
+                    _hash_tensor(h, name or key, t)
+                return t.to(target(t.dtype))
+        if h is not None:
+            _hash_header(h, name or key, first.dtype, shape)
+        out = torch.empty(shape, dtype=target(first.dtype))
+        step = max(1, shape[0] * READ_BLOCK // (first.element_size() * math.prod(shape)))
+        for start in range(0, shape[0], step):
             with safe_open(str(path), framework="pt", device="cpu") as f:
                 block = f.get_slice(key)[start:start + step]
-            _hash_tensor(h, name, block, shape)
+            if h is not None:
+                _hash_bytes(h, block)
             out[start:start + step] = block
         return out
     except Exception as e:  # safetensors raises its own error types for corrupt files
-        raise CheckpointError(f"Cannot read {key} from {path.name} at {path}: {type(e).__name__}: {e}. "
-                              f"Re-download it or point at another copy.") from e
+        raise _unreadable(path, e, key) from e
 
 
 def _list_safetensors(path: Path, select) -> dict[str, tuple[torch.Tensor, Callable[..., torch.Tensor]]]:
@@ -358,11 +360,10 @@ def _list_safetensors(path: Path, select) -> dict[str, tuple[torch.Tensor, Calla
 
         with safe_open(str(path), framework="pt", device="cpu") as f:
             return {name: (torch.empty(f.get_slice(key).get_shape(), device="meta"),
-                           functools.partial(_read_one, path, key))
+                           functools.partial(_read_tensor, path, key))
                     for key in f.keys() if (name := select(key)) is not None}
     except Exception as e:
-        raise CheckpointError(f"Cannot read {path.name} at {path}: {type(e).__name__}: {e}. "
-                              f"Re-download it or point at another copy.") from e
+        raise _unreadable(path, e) from e
 
 
 def _read_cast(entries: dict[str, tuple[torch.Tensor, Callable[..., torch.Tensor]]], stage: str, cfg: GPTConfig,
@@ -370,8 +371,8 @@ def _read_cast(entries: dict[str, tuple[torch.Tensor, Callable[..., torch.Tensor
     """The renamed state dict in ``cast`` and the checksum of the tensors as stored, reading one at a time.
 
     Names and shapes are checked on the stand-ins first; then, in checksum order, each tensor is read,
-    hashed as stored and cast, a large one in blocks of rows, so at most ``READ_BLOCK`` bytes are in
-    memory in the stored precision (the small semantic model was 0.8 GB in fp32 before it became 0.4 GB
+    hashed as stored and cast (:func:`_read_tensor`), so at most ``READ_BLOCK`` bytes are in memory
+    in the stored precision (the small semantic model was 0.8 GB in fp32 before it became 0.4 GB
     in bf16, and its token table alone 0.4 GB). Halves of a tied pair are read twice.
     """
     metas = {name: meta for name, (meta, _) in entries.items()}
@@ -379,7 +380,7 @@ def _read_cast(entries: dict[str, tuple[torch.Tensor, Callable[..., torch.Tensor
     renamed = convert_hf_state_dict(metas, stage, cfg, tied=tied, source=source)
     h, sd = hashlib.sha256(), {}
     for name in sorted(renamed):
-        sd[name] = readers[id(renamed[name])](name, h, cast)
+        sd[name] = readers[id(renamed[name])](cast, h, name)
     return sd, h.hexdigest()
 
 
