@@ -26,6 +26,7 @@ How the output differs from :func:`bark_core.generate` for the same seed (``benc
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import queue
@@ -39,13 +40,13 @@ import numpy as np
 import torch
 
 from .. import constants as C
-from ..artifacts import Audio, FineCodes, Provenance
+from ..artifacts import Audio, FineCodes
 from ..errors import ParameterError
 from ..models import codec
 from ..sampling import Seed, make_generator, master_seed, sample, stage_seeds
 from ..sampling.eager import unflatten_coarse
 from ..stages import BarkModels, Take, generate_coarse, generate_semantic
-from ..stages.generation import check_generate_settings, child_provenance
+from ..stages.generation import check_generate_settings, child_provenance, decode_extra
 from .watermark import CLIP_GUARD, DEFAULT_STRENGTH_DB, make_mark
 
 FRAME = C.SAMPLE_RATE // C.COARSE_RATE_HZ  # 320 samples per 75 Hz frame
@@ -291,12 +292,8 @@ def _stream(models: BarkModels, text: str, voice: Any, started: float, seed: See
                                                   "first_chunk_s": first_chunk_s, "fine_window": fine_window},
             used_fine_seed, voice, fine_loaded.model))
         with models.use("codec") as codec_model:
-            prov = Provenance(stage="decode", model=getattr(codec_model, "bark_core_source", codec.CODEC_NAME),
-                              model_checksum=getattr(codec_model, "bark_core_checksum", None),
-                              settings={"bandwidth": C.ENCODEC_BANDWIDTH, "streamed": True, "chunk_s": chunk_s},
-                              voice=fine_art.provenance.voice, parent=fine_art.id, lineage=fine_art.lineage_ids(),
-                              extra={"untrained": models.untrained,
-                                     **{k: v for k, v in fine_art.provenance.extra.items() if k == "voice_origin"}})
+            prov = dataclasses.replace(codec.decode_provenance(fine_art, codec_model, streamed=True, chunk_s=chunk_s),
+                                       extra=decode_extra(models, fine_art))
         audio = Audio(samples=np.concatenate(plain).astype(np.float32), sample_rate=C.SAMPLE_RATE, provenance=prov,
                       parent=fine_art)
         last.take = Take(semantic=sem, coarse=coarse_art, fine=fine_art, audio=audio, seed=int(master))

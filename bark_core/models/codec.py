@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -200,16 +201,21 @@ def decode(fine: FineCodes, codec: EncodecNet) -> Audio:
     """Fine codes (8, T) -> 24 kHz mono float32 audio of T*320 samples: Suno's ``codec_decode``."""
     expect_artifact(fine, FineCodes, "decode")
     samples = decode_codes(fine.codes, codec)
-    prov = Provenance(
+    return Audio(provenance=decode_provenance(fine, codec), parent=fine, samples=samples.astype(np.float32),
+                 sample_rate=C.SAMPLE_RATE)
+
+
+def decode_provenance(fine: FineCodes, codec: EncodecNet, **settings: Any) -> Provenance:
+    """The provenance of audio decoded from ``fine`` by ``codec`` (``settings`` add to the bandwidth)."""
+    return Provenance(
         stage="decode",
         model=getattr(codec, "bark_core_source", CODEC_NAME),
         model_checksum=getattr(codec, "bark_core_checksum", None),
-        settings={"bandwidth": C.ENCODEC_BANDWIDTH},
+        settings={"bandwidth": C.ENCODEC_BANDWIDTH, **settings},
         voice=fine.provenance.voice,
         parent=fine.id,
         lineage=fine.lineage_ids(),
     )
-    return Audio(provenance=prov, parent=fine, samples=samples.astype(np.float32), sample_rate=C.SAMPLE_RATE)
 
 
 def _mono_float(samples: np.ndarray) -> np.ndarray:

@@ -338,22 +338,33 @@ def decode(models: BarkModels, fine: FineCodes) -> Audio:
     def compute() -> Audio:
         with models.use("codec") as codec_model:
             audio = codec.decode(fine, codec_model)
-        extra = {"untrained": models.untrained}
-        origin = next((a.provenance.extra["voice_origin"] for a in (fine, fine.parent, getattr(fine.parent, "parent",
-                       None)) if a is not None and "voice_origin" in a.provenance.extra), None)
-        if origin is not None:  # the rights record of a cloned voice must reach the label
-            extra["voice_origin"] = origin
-        audio.provenance = dataclasses.replace(audio.provenance, extra=extra)
+        audio.provenance = dataclasses.replace(audio.provenance, extra=decode_extra(models, fine))
         return audio
 
-    # decoding is deterministic: always cacheable
+    return _cached_decode(models, "decode", fine, compute)
+
+
+def decode_extra(models: BarkModels, fine: FineCodes) -> dict[str, Any]:
+    """What decoded audio's provenance carries beyond the codec: untrained weights, a cloned voice's rights."""
+    extra: dict[str, Any] = {"untrained": models.untrained}
+    origin = next((a.provenance.extra["voice_origin"] for a in (fine, fine.parent, getattr(fine.parent, "parent",
+                   None)) if a is not None and "voice_origin" in a.provenance.extra), None)
+    if origin is not None:  # the rights record of a cloned voice must reach the label
+        extra["voice_origin"] = origin
+    return extra
+
+
+def _cached_decode(models: BarkModels, stage: str, codes: FineCodes | CoarseCodes, compute: Callable[[], Audio]
+                   ) -> Audio:
+    """EnCodec's output for ``codes`` from the stage cache, or ``compute``'s. Decoding is deterministic, so
+    it is always cacheable, keyed by the codes, the codec's weights and the device class."""
     def parts(download: bool) -> dict[str, Any]:
-        return dict(input=fine.id, model=models.fingerprint("codec", download=download),
+        return dict(input=codes.id, model=models.fingerprint("codec", download=download),
                     device=_device_class(models, "codec"))
 
-    return _cached(models, "decode", 0, parts, compute, parent=fine,
-                   fits=lambda hit: hit.provenance.parent == fine.id and hit.sample_rate == C.SAMPLE_RATE
-                   and hit.n_samples == expected_samples(fine.n_frames))
+    return _cached(models, stage, 0, parts, compute, parent=codes,
+                   fits=lambda hit: hit.provenance.parent == codes.id and hit.sample_rate == C.SAMPLE_RATE
+                   and hit.n_samples == expected_samples(codes.n_frames))
 
 
 def decode_preview(models: BarkModels, coarse: CoarseCodes) -> Audio:
@@ -373,13 +384,7 @@ def decode_preview(models: BarkModels, coarse: CoarseCodes) -> Audio:
         return Audio(samples=samples, sample_rate=C.SAMPLE_RATE, provenance=prov, parent=coarse)
 
     # deterministic like decode, and as slow: cached next to the coarse codes it was made from
-    def parts(download: bool) -> dict[str, Any]:
-        return dict(input=coarse.id, model=models.fingerprint("codec", download=download),
-                    device=_device_class(models, "codec"))
-
-    return _cached(models, "coarse_preview", 0, parts, compute, parent=coarse,
-                   fits=lambda hit: hit.provenance.parent == coarse.id and hit.sample_rate == C.SAMPLE_RATE
-                   and hit.n_samples == expected_samples(coarse.n_frames))
+    return _cached_decode(models, "coarse_preview", coarse, compute)
 
 
 def expected_samples(n_frames: int) -> int:
