@@ -26,6 +26,7 @@ from bark_core.models.codec import (
     random_codec,
     write_random_codec,
 )
+from bark_core.models.encodec_net import DECODE_CHUNK_FRAMES
 
 SEED = 3
 
@@ -252,6 +253,26 @@ def test_decode_equals_metas_encodec(codec, meta_codec, n_books: int) -> None:
     assert ours.shape == ref.shape == (1, 1, 37 * HOP_LENGTH)
     np.testing.assert_allclose(ours.numpy(), ref.numpy(), rtol=0, atol=1e-6)
     assert ref.abs().max() > 1e-3  # not a silent comparison
+
+
+def test_long_decode_runs_in_blocks_that_join_without_seams(codec, meta_codec) -> None:
+    """Past 2 s the upsampling runs block by block (bounded memory); the take must still be Meta's
+    whole-signal decode to rounding, joins included (1 frame of context would be off by 2e-4)."""
+    frames = 2 * DECODE_CHUNK_FRAMES + 37
+    codes = torch.from_numpy(np.random.default_rng(9).integers(0, C.CODEBOOK_SIZE, (1, C.N_FINE_CODEBOOKS, frames)))
+    with torch.inference_mode():
+        ours = codec.decode_codes(codes)
+        whole = codec.decode_codes(codes, chunk_frames=None)
+        ref = meta_codec.decode([(codes, None)])
+    assert ours.shape == ref.shape == (1, 1, frames * HOP_LENGTH)
+    np.testing.assert_allclose(ours.numpy(), ref.numpy(), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(ours.numpy(), whole.numpy(), rtol=0, atol=1e-6)
+    # one block or less is the whole-signal decode exactly
+    short = codes[..., :DECODE_CHUNK_FRAMES]
+    with torch.inference_mode():
+        assert torch.equal(codec.decode_codes(short), codec.decode_codes(short, chunk_frames=None))
+        with pytest.raises(ValueError, match="chunk_frames"):
+            codec.decode_codes(codes, chunk_frames=0)
 
 
 @pytest.mark.parametrize("n_samples", [1, 319, 320, 4321, 24_000])

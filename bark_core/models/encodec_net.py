@@ -36,6 +36,12 @@ FRAME_RATE = math.ceil(SAMPLE_RATE / HOP_LENGTH)  # 75 Hz
 N_QUANTIZERS = 32
 CODEBOOK_SIZE = 1024
 BANDWIDTHS = (1.5, 3.0, 6.0, 12.0, 24.0)  # kbps; 10 bits per code per frame
+# The decoder's upsampling tail runs over 2 s of frames at a time: its activations (a 5 s take's last
+# layers hold 15 MB tensors, 125 MB at the peak) grow with the take, and small blocks also run faster
+# (cache-resident). Every block also reads 4 frames before it: each output sample depends on less than
+# 2 frames of the past (causal convolutions; measured: 1 frame is too few, 2 already enough).
+DECODE_CHUNK_FRAMES = 150
+DECODE_CONTEXT_FRAMES = 4
 
 
 # ---------------------------------------------------------------------------------------------
@@ -199,8 +205,26 @@ class Decoder(nn.Module):
         layers += [nn.ELU(), CausalConv1d(width, CHANNELS, 7)]
         self.model = nn.Sequential(*layers)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.model(z)
+    def forward(self, z: torch.Tensor, chunk_frames: int | None = None) -> torch.Tensor:
+        """``chunk_frames``: run the upsampling tail over blocks of that many frames (None: whole).
+
+        Blocked output equals the whole-signal one up to float rounding (kernels block a shorter input
+        differently: about 1e-7, far below a 16-bit step); a take of at most one block is unchanged.
+        """
+        head, tail = self.model[:2], self.model[2:]
+        x = head(z)  # the LSTM carries state over the whole take; at 75 Hz this part is small
+        frames = x.shape[-1]
+        if chunk_frames is None or frames <= chunk_frames:
+            return tail(x)
+        if chunk_frames < 1:
+            raise ValueError(f"chunk_frames must be at least 1, got {chunk_frames}")
+        out = x.new_empty(x.shape[0], CHANNELS, frames * HOP_LENGTH)
+        for start in range(0, frames, chunk_frames):
+            end, first = min(frames, start + chunk_frames), max(0, start - DECODE_CONTEXT_FRAMES)
+            block = tail(x[..., first:end])
+            out[..., start * HOP_LENGTH:end * HOP_LENGTH] = block[..., (start - first) * HOP_LENGTH:]
+            del block  # before the next block is made, so only one is ever held
+        return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -305,9 +329,9 @@ class EncodecNet(nn.Module):
             raise ValueError(f"encode_codes takes (batch, 1, samples), got {tuple(wav.shape)}")
         return self.quantizer.encode(self.encoder(wav), quantizers_for(self.bandwidth)).transpose(0, 1)
 
-    def decode_codes(self, codes: torch.Tensor) -> torch.Tensor:
-        """(B, n_q, T) codes -> (B, 1, 320 * T) waveform; any n_q up to 32."""
-        return self.decoder(self.quantizer.decode(codes.transpose(0, 1)))
+    def decode_codes(self, codes: torch.Tensor, chunk_frames: int | None = DECODE_CHUNK_FRAMES) -> torch.Tensor:
+        """(B, n_q, T) codes -> (B, 1, 320 * T) waveform; any n_q up to 32 (``chunk_frames``: Decoder)."""
+        return self.decoder(self.quantizer.decode(codes.transpose(0, 1)), chunk_frames)
 
     def reset_random_(self, gen: torch.Generator, codebook_scale: float = 0.03) -> EncodecNet:
         """Untrained weights from ``gen`` alone (never the global RNG), with filled codebooks so codes vary."""
