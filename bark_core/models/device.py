@@ -157,28 +157,6 @@ def _malloc_trim() -> object | None:
     return fn
 
 
-_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
-HEAP_BLOCK_LIMIT = 1 << 20
-
-
-@functools.lru_cache(maxsize=1)
-def keep_large_blocks_off_heap() -> bool:
-    """Have glibc give every block of 1 MB or more its own mapping, returned to the system when freed.
-
-    glibc starts out that way (from 128 kB), but each freed mapping raises the limit, up to 32 MB; after
-    a load, prefill temporaries and decode activations of 1-32 MB come from the heap instead, and its
-    holes keep them resident after they are freed: 0.12 GB of an int8 small take's 1.10 GB peak. Pinning
-    the limit restores glibc's start-up behaviour for large blocks (costs a page fault per 4 kB of a new
-    large block, a few percent of a prefill). Called on the first CPU stage; True where it took effect.
-    """
-    try:
-        fn = ctypes.CDLL(None).mallopt  # glibc only
-    except (OSError, AttributeError):
-        return False
-    fn.argtypes, fn.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    return bool(fn(_M_MMAP_THRESHOLD, HEAP_BLOCK_LIMIT))
-
-
 def return_freed_memory() -> None:
     """Give the C heap's free pages back to the system (glibc), after a load or a stage on the CPU.
 

@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .device import return_freed_memory
+
 SAMPLE_RATE = 24_000
 CHANNELS = 1
 N_FILTERS = 32
@@ -219,11 +221,17 @@ class Decoder(nn.Module):
         if chunk_frames < 1:
             raise ValueError(f"chunk_frames must be at least 1, got {chunk_frames}")
         out = x.new_empty(x.shape[0], CHANNELS, frames * HOP_LENGTH)
-        for start in range(0, frames, chunk_frames):
-            end, first = min(frames, start + chunk_frames), max(0, start - DECODE_CONTEXT_FRAMES)
+        # every block reads the same number of frames (the first has no context, so it writes more):
+        # same-sized temporaries reuse the heap blocks the previous block freed, instead of growing it
+        start, end = 0, min(frames, chunk_frames + DECODE_CONTEXT_FRAMES)
+        while start < frames:
+            first = max(0, start - DECODE_CONTEXT_FRAMES)
             block = tail(x[..., first:end])
             out[..., start * HOP_LENGTH:end * HOP_LENGTH] = block[..., (start - first) * HOP_LENGTH:]
             del block  # before the next block is made, so only one is ever held
+            if x.device.type == "cpu":
+                return_freed_memory()
+            start, end = end, min(frames, end + chunk_frames)
         return out
 
 

@@ -129,9 +129,10 @@ class KVCache:
 
     def __init__(self, n_layer: int, batch: int, n_head: int, max_len: int, head_dim: int,
                  device: torch.device | str, dtype: torch.dtype):
-        shape = (batch, n_head, max_len, head_dim)
-        self.k = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(n_layer)]
-        self.v = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(n_layer)]
+        # one block for every layer's keys and values: on a CPU, glibc maps a block that large on its own
+        # and unmaps it when freed, where 2 x n_layer blocks of a few MB each left holes in the heap
+        store = torch.zeros((2, n_layer, batch, n_head, max_len, head_dim), device=device, dtype=dtype)
+        self.k, self.v = list(store[0].unbind(0)), list(store[1].unbind(0))
         self.length = 0
         self.max_len = max_len
 

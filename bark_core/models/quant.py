@@ -59,7 +59,8 @@ class Int8Linear(nn.Module):
         return y.reshape(*x.shape[:-1], self.out_features).to(x.dtype)
 
     def dequantized(self) -> torch.Tensor:
-        return self.weight.to(self.scale.dtype) * self.scale[:, None]
+        # one product, promoted to the scale's dtype: no separate cast copy of the weight (bit-equal)
+        return torch.mul(self.weight, self.scale[:, None])
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, int8 per-channel"

@@ -26,7 +26,6 @@ from ..models.device import (
     Precision,
     best_device,
     check_device,
-    keep_large_blocks_off_heap,
     resolve_precision,
     return_freed_memory,
 )
@@ -319,8 +318,6 @@ class BarkModels:
         if self.offload:
             module.to(self.device_for(stage))
         on_cpu = torch.device(self.device_for(stage)).type == "cpu"
-        if on_cpu:
-            keep_large_blocks_off_heap()  # temporaries of a MB or more then leave no resident holes
         try:
             with self.precision_for(stage).context(self.device_for(stage)):
                 yield target
