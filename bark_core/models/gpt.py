@@ -132,7 +132,8 @@ class KVCache:
         # one block for every layer's keys and values: on a CPU, glibc maps a block that large on its own
         # and unmaps it when freed, where 2 x n_layer blocks of a few MB each left holes in the heap
         store = torch.zeros((2, n_layer, batch, n_head, max_len, head_dim), device=device, dtype=dtype)
-        self.k, self.v = list(store[0].unbind(0)), list(store[1].unbind(0))
+        self.k = [store[0, i] for i in range(n_layer)]  # plain views (unbind's may not be written in place)
+        self.v = [store[1, i] for i in range(n_layer)]
         self.length = 0
         self.max_len = max_len
 
