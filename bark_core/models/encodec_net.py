@@ -39,8 +39,8 @@ N_QUANTIZERS = 32
 CODEBOOK_SIZE = 1024
 BANDWIDTHS = (1.5, 3.0, 6.0, 12.0, 24.0)  # kbps; 10 bits per code per frame
 # The decoder's upsampling tail runs over 2 s of frames at a time: its activations (a 5 s take's last
-# layers hold 15 MB tensors, 125 MB at the peak) grow with the take, and small blocks also run faster
-# (cache-resident). Every block also reads 4 frames before it: each output sample depends on less than
+# layers hold 15 MB tensors, 125 MB at the peak) would otherwise grow with the take. Every block also
+# reads 4 frames before it: each output sample depends on less than
 # 2 frames of the past (causal convolutions; measured: 1 frame is too few, 2 already enough).
 DECODE_CHUNK_FRAMES = 150
 DECODE_CONTEXT_FRAMES = 4
@@ -213,13 +213,13 @@ class Decoder(nn.Module):
         Blocked output equals the whole-signal one up to float rounding (kernels block a shorter input
         differently: about 1e-7, far below a 16-bit step); a take of at most one block is unchanged.
         """
+        if chunk_frames is not None and chunk_frames < 1:
+            raise ValueError(f"chunk_frames must be at least 1, got {chunk_frames}")
         head, tail = self.model[:2], self.model[2:]
         x = head(z)  # the LSTM carries state over the whole take; at 75 Hz this part is small
         frames = x.shape[-1]
         if chunk_frames is None or frames <= chunk_frames:
             return tail(x)
-        if chunk_frames < 1:
-            raise ValueError(f"chunk_frames must be at least 1, got {chunk_frames}")
         out = x.new_empty(x.shape[0], CHANNELS, frames * HOP_LENGTH)
         # every block reads the same number of frames (the first has no context, so it writes more):
         # same-sized temporaries reuse the heap blocks the previous block freed, instead of growing it

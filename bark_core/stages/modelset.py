@@ -22,13 +22,7 @@ from ..hub import file_fingerprint, hub_file, public_file_id
 from ..limits import loads_json
 from ..models.audio_semantic import AudioSemanticEncoder, load_audio_semantic
 from ..models.codec import load_codec
-from ..models.device import (
-    Precision,
-    best_device,
-    check_device,
-    resolve_precision,
-    return_freed_memory,
-)
+from ..models.device import Precision, best_device, check_device, resolve_precision, return_freed_memory
 from ..models.hf_files import inside, safe_file_name
 from ..models.hf_format import load_hf_stage, resolve_hf_files
 from ..models.hubert import HUBERT_REPO
@@ -317,7 +311,6 @@ class BarkModels:
         module = target if stage == "codec" else target.model
         if self.offload:
             module.to(self.device_for(stage))
-        on_cpu = torch.device(self.device_for(stage)).type == "cpu"
         try:
             with self.precision_for(stage).context(self.device_for(stage)):
                 yield target
@@ -327,7 +320,7 @@ class BarkModels:
                 module.to("cpu")
                 if torch.cuda.is_available():
                     torch.cuda.empty_cache()
-            if on_cpu:
+            if torch.device(self.device_for(stage)).type == "cpu":
                 return_freed_memory()  # a stage's temporaries, so the next stage starts from what is really held
 
     def unload(self, stage: str | None = None) -> None:
